@@ -1,0 +1,3 @@
+"""evalharness: check optimised branches against their baseline."""
+
+__version__ = "0.1.0"
