@@ -1,0 +1,179 @@
+"""Stage 1: get every branch into a private worktree, never touching the user's checkout.
+
+Two sources (asv style, everything under the harness's own work folder):
+- built-in: a bare repository built from `baseline/` (branch `baseline`) and one
+  branch per `candidates/<name>.patch` applied on top. Commits carry fixed
+  author/date, so identical content always gets the identical SHA and runs resume.
+- `--repo PATH_OR_URL`: a private bare clone, refreshed with fetch.
+Each resolved SHA gets its own detached worktree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from harness import constants as C
+
+log = logging.getLogger(__name__)
+SKIP_NAMES = {"__pycache__", "outputs", ".git", ".pytest_cache"}
+
+
+class CheckoutError(RuntimeError):
+    """A git-level failure: infrastructure, or a name/patch the user must fix."""
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """One name resolved to a commit and materialised as a worktree."""
+
+    name: str
+    sha: str
+    path: Path
+
+
+def _git(repo: git.Repo, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run git in `repo`; turn GitPython's error into one readable line."""
+    try:
+        return repo.git.execute(["git", *args], env=env)
+    except git.GitCommandError as exc:
+        detail = (exc.stderr or exc.stdout or "").strip().splitlines()
+        reason = detail[-1] if detail else str(exc)
+        raise CheckoutError(f"git {args[0]} failed: {reason.strip(chr(39)).strip()}") from exc
+
+
+def _open_or_init_bare(path: Path) -> git.Repo:
+    if path.exists():
+        return git.Repo(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return git.Repo.init(path, bare=True)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Copy the branch content, leaving caches and run outputs behind."""
+    ignore = shutil.ignore_patterns(*SKIP_NAMES, "*.pyc")
+    shutil.copytree(src, dst, ignore=ignore, dirs_exist_ok=True)
+
+
+def _commit_dir(repo: git.Repo, content: Path, message: str, index: Path) -> str:
+    """Commit a directory's files as a root commit, via a private index file."""
+    env = {**C.COMMIT_ENV, "GIT_INDEX_FILE": str(index)}
+    _git(repo, "--work-tree", str(content), "add", "-A", ".", env=env)
+    tree = _git(repo, "write-tree", env=env)
+    return _git(repo, "commit-tree", tree, "-m", message, env=env)
+
+
+def _patch_header(patch: Path) -> str:
+    """First line of the patch's header paragraph, for the commit message."""
+    for line in patch.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("diff --git"):
+            break
+        if line.strip():
+            return line.strip()[:200]
+    return ""
+
+
+def _commit_patch(repo: git.Repo, base: str, patch: Path, index: Path) -> str:
+    """Apply a patch to the base tree in a private index and commit the result."""
+    env = {**C.COMMIT_ENV, "GIT_INDEX_FILE": str(index)}
+    _git(repo, "read-tree", base, env=env)
+    try:
+        _git(repo, "apply", "--cached", str(patch.resolve()), env=env)
+    except CheckoutError as exc:
+        raise CheckoutError(f"{patch} does not apply to the baseline: {exc}") from exc
+    tree = _git(repo, "write-tree", env=env)
+    message = f"candidate {patch.stem}: {_patch_header(patch)}"
+    return _git(repo, "commit-tree", tree, "-p", base, "-m", message, env=env)
+
+
+def build_builtin_repo(project: Path, work_dir: Path) -> Path:
+    """(Re)build the private repo from baseline/ and candidates/*.patch; return its path.
+
+    Rebuilding is cheap and deterministic, so it runs every time: edits to
+    baseline/ or a patch show up as new SHAs, unchanged ones keep theirs.
+    """
+    source = project / C.BASELINE_SOURCE
+    if not source.is_dir():
+        raise CheckoutError(f"no {C.BASELINE_SOURCE}/ folder in {project}: run from the evalharness checkout or pass --repo")
+    repo = _open_or_init_bare(work_dir / C.BUILTIN_REPO)
+    with tempfile.TemporaryDirectory(prefix="evalharness-build-") as tmp:
+        content, index = Path(tmp) / "content", Path(tmp) / "index"
+        _copy_tree(source, content)
+        base = _commit_dir(repo, content, "baseline: polytope trainer with the CPU hash", index)
+        _git(repo, "update-ref", f"refs/heads/{C.BASELINE_SOURCE}", base)
+        for patch in sorted((project / C.CANDIDATES_SOURCE).glob(f"*{C.PATCH_SUFFIX}")):
+            sha = _commit_patch(repo, base, patch, index)
+            _git(repo, "update-ref", f"refs/heads/{patch.stem}", sha)
+    return Path(repo.git_dir)
+
+
+def clone_repo(url: str, work_dir: Path) -> Path:
+    """A private bare mirror of `url` (path or URL), fetched fresh every call."""
+    if Path(url).exists():
+        url = str(Path(url).resolve())
+    key = hashlib.sha1(url.encode()).hexdigest()[:12]
+    path = work_dir / C.CLONES_DIR / key
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            git.Repo.clone_from(url, path, bare=True)
+        except git.GitCommandError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise CheckoutError(f"cannot clone {url}: {(exc.stderr or '').strip().splitlines()[-1:]}") from exc
+    repo = git.Repo(path)
+    _git(repo, "fetch", "--quiet", "--force", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+    return path
+
+
+def resolve(repo_path: Path, name: str) -> str:
+    """Branch, tag or (abbreviated) SHA → full commit SHA, or a clear error."""
+    repo = git.Repo(repo_path)
+    try:
+        return _git(repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
+    except CheckoutError:
+        branches = ", ".join(sorted(h.name for h in repo.heads)[:12])
+        raise CheckoutError(f"no branch, tag or commit named {name!r} (branches: {branches or 'none'})") from None
+
+
+def worktree(repo_path: Path, sha: str, work_dir: Path) -> Path:
+    """A detached worktree at `sha`, shared by every run of that commit."""
+    path = work_dir / C.WORKTREES_DIR / sha[:16]
+    repo = git.Repo(repo_path)
+    if path.is_dir() and (path / ".git").exists():
+        if git.Repo(path).head.commit.hexsha == sha:
+            return path
+        shutil.rmtree(path)
+    _git(repo, "worktree", "prune")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _git(repo, "worktree", "add", "--detach", "--force", str(path), sha)
+    return path
+
+
+def checkout_all(repo_path: Path, names: list[str], work_dir: Path) -> dict[str, Checkout]:
+    """Resolve every name first (fail before running anything), then materialise."""
+    shas = {name: resolve(repo_path, name) for name in names}
+    return {name: Checkout(name, sha, worktree(repo_path, sha, work_dir)) for name, sha in shas.items()}
+
+
+def diff_text(repo_path: Path, base: str, sha: str) -> str:
+    """The candidate's full diff against the baseline (for the report's flags)."""
+    return _git(git.Repo(repo_path), "diff", "--no-color", base, sha)
+
+
+def diffstat(repo_path: Path, base: str, sha: str) -> str:
+    return _git(git.Repo(repo_path), "diff", "--stat", "--no-color", base, sha)
+
+
+def prepare_source(project: Path, work_dir: Path, repo: str | None) -> Path:
+    """The repository to check out from: a clone of --repo, or the built-in one."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if repo:
+        return clone_repo(repo, work_dir)
+    return build_builtin_repo(project, work_dir)
+

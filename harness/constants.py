@@ -1,0 +1,54 @@
+"""Fixed names for everything the harness writes, in one place.
+
+Like the SWE-bench harness, every run lives in its own folder with fixed
+file names, so that tools (and a resumed `compare`) can find results without
+guessing, and an existing result file means "this run is done".
+"""
+
+WORK_DIR = ".evalharness"
+BUILTIN_REPO = "builtin.git"
+CLONES_DIR = "clones"
+WORKTREES_DIR = "worktrees"
+RUNS_DIR = "runs"
+INPUTS_DIR = "inputs"
+
+META_FILE = "meta.json"
+RESULT_FILE = "result.json"
+STDOUT_FILE = "stdout.txt"
+STDERR_FILE = "stderr.txt"
+OUTPUT_DIR = "output"
+COMPARE_JSON = "compare.json"
+CONFIG_JSON = "config.json"
+HEATMAP_DIR = "heatmaps"
+
+BASELINE_SOURCE = "baseline"
+CANDIDATES_SOURCE = "candidates"
+PATCH_SUFFIX = ".patch"
+DEFAULT_TASK = "polytope"
+REPORTS_DIR = "reports"
+
+# Deterministic identity for the commits of the built-in repository, so the
+# same baseline/ + patch always gives the same SHA (and runs can resume).
+COMMIT_ENV = {
+    "GIT_AUTHOR_NAME": "evalharness",
+    "GIT_AUTHOR_EMAIL": "evalharness@localhost",
+    "GIT_AUTHOR_DATE": "2025-07-08T00:00:00+0000",
+    "GIT_COMMITTER_NAME": "evalharness",
+    "GIT_COMMITTER_EMAIL": "evalharness@localhost",
+    "GIT_COMMITTER_DATE": "2025-07-08T00:00:00+0000",
+}
+
+STATUS_OK = "ok"
+STATUS_CRASHED = "crashed"
+STATUS_TIMEOUT = "timeout"
+STATUS_INFRA = "infra"
+
+PHASES = ("train_epoch", "visualise", "period", "wall", "peak_rss_mb")
+SPEED_PHASES = ("train_epoch", "visualise", "period", "wall")
+
+STDERR_TAIL_LINES = 20
+DEFAULT_TIMEOUT_S = 3600.0
+DEFAULT_REPEAT = 5
+DEFAULT_THRESHOLD = 0.05
+UNSTABLE_SPREAD = 0.10
+SCHEDULE_SEED = 20250708
