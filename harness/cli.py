@@ -1,0 +1,133 @@
+"""Command line: parse, call the command module, map failures to exit codes.
+
+Exit codes (click's convention): 0 all candidates equivalent and none slower,
+1 a candidate is not equivalent, crashed or slower, 2 bad usage or an
+infrastructure failure — always one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness import constants as C
+from harness.checkout import CheckoutError
+from harness.cmd_compare import CompareOptions, exit_code, run_compare
+from harness.inputs import InputError
+from harness.run import InfraError
+from harness.task import TaskError
+
+log = logging.getLogger("harness")
+USER_ERRORS = (TaskError, InputError, ValueError)
+INFRA_ERRORS = (InfraError, CheckoutError, OSError)
+
+
+class InfraFailure(click.ClickException):
+    """Infrastructure failed (git, interpreter, baseline): exit 2, like a usage error."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return f"{self.message} (infrastructure failure)"
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="evalharness: %(message)s", stream=sys.stderr)
+
+
+def call(fn: Any, *args: Any) -> Any:
+    """Run a command function, turning known failures into one-line click errors."""
+    try:
+        return fn(*args)
+    except (CheckoutError, InfraError) as exc:
+        raise InfraFailure(str(exc)) from None
+    except USER_ERRORS as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise InfraFailure(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")) from None
+
+
+def default_report_path(opts: CompareOptions) -> Path:
+    names = "-".join([opts.baseline, *opts.candidates]).replace("/", "_")
+    return Path(C.REPORTS_DIR) / f"compare-{opts.preset or 'small'}-{names}.md"
+
+
+def write_outputs(data: dict[str, Any], report: Path | None, json_path: Path | None) -> None:
+    from harness.report import write_report
+
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        write_report(data, report)
+
+
+def summary_lines(data: dict[str, Any]) -> list[str]:
+    """The terminal verdict table: one line per candidate."""
+    lines = []
+    for c in data["candidates"]:
+        period = c["speedup"].get("period")
+        speed = f"period {period:.2f}×" if period else "period –"
+        lines.append(f"{c['name']:<16} {c['verdict']:<40} {speed:<16} {c['diagnosis']}")
+    floor = data.get("noise_floor")
+    if floor:
+        lines.append(f"{'(noise floor)':<16} baseline vs baseline: period ±{floor['floor']:.1%}")
+    return lines + [f"warning: {w}" for w in data.get("warnings", [])]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="evalharness")
+@click.option("-v", "--verbose", count=True, help="More logging.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and the result.")
+def main(verbose: int, quiet: bool) -> None:
+    """Check optimised branches of a training script against their baseline."""
+    setup_logging(verbose, quiet)
+
+
+def common_run_options(fn: Any) -> Any:
+    """Options shared by compare and sweep: where branches come from and how runs are made."""
+    options = [
+        click.option("--repo", metavar="PATH_OR_URL", help="Git repository holding the branches (default: built-in baseline/ + candidates/)."),
+        click.option("--python", "python", default=sys.executable, show_default="this interpreter", help="Interpreter for the runs."),
+        click.option("--task", "task", metavar="FILE", help="Task TOML (default: the built-in polytope task)."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a task parameter, e.g. --set shape='[100]*10'."),
+        click.option("--threshold", type=click.FloatRange(0, 10), default=C.DEFAULT_THRESHOLD, show_default=True, help="Smallest relative difference called faster/slower."),
+        click.option("--timeout", "timeout_s", type=click.FloatRange(1), default=C.DEFAULT_TIMEOUT_S, show_default=True, help="Seconds before a run is killed."),
+        click.option("--threads", type=click.IntRange(1), default=os.cpu_count() or 1, show_default=True, help="OMP/MKL threads, the same for every run."),
+        click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones, worktrees and run folders."),
+        click.option("--fresh", is_flag=True, help="Start new runs instead of resuming an identical earlier compare."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.argument("baseline")
+@click.argument("candidates", nargs=-1, required=True)
+@common_run_options
+@click.option("--preset", help="Task preset: 'small' (default, seconds) or 'seed' (the blog post's 1024² run).")
+@click.option("--repeat", type=click.IntRange(1, 100), default=C.DEFAULT_REPEAT, show_default=True, help="Interleaved rounds per branch.")
+@click.option("--quick", is_flag=True, help="One run per branch; equivalence only, no speed verdict.")
+@click.option("--report", type=click.Path(path_type=Path), help="Markdown report path (default under reports/).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the comparison as JSON here.")
+def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, json_path: Path | None, **kw: Any) -> None:
+    """Run BASELINE and each CANDIDATE under a fixed RNG state and judge them.
+
+    Example: evalharness compare baseline gemini claude --preset small
+    """
+    opts = CompareOptions(baseline=baseline, candidates=list(candidates), work_dir=kw.pop("work_dir"),
+                          overrides=list(kw.pop("overrides")), **kw)
+    data = call(run_compare, opts)
+    call(write_outputs, data, report or default_report_path(opts), json_path)
+    for line in summary_lines(data):
+        click.echo(line)
+    sys.exit(exit_code(data))

@@ -1,0 +1,73 @@
+"""The environment fingerprint stored with every run and printed in every report.
+
+Timing numbers mean nothing without the machine and library versions they were
+taken on; the child's versions are asked of the interpreter that runs the
+branches (--python), which may not be the harness's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.run import InfraError
+
+PROBE = """
+import json, platform, sys
+info = {"python": platform.python_version(), "executable": sys.executable}
+for mod in ("torch", "numpy", "PIL"):
+    try:
+        info[mod] = __import__(mod).__version__
+    except Exception as exc:
+        info[mod] = "missing"
+try:
+    import torch
+    info["cuda"] = torch.cuda.is_available()
+    info["device"] = torch.cuda.get_device_name(0) if info["cuda"] else "cpu"
+    info["torch_threads"] = torch.get_num_threads()
+except Exception:
+    info["cuda"] = False
+print(json.dumps(info))
+"""
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def host_facts() -> dict[str, Any]:
+    """What the harness's own process can see about the machine."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (None,)
+    return {"harness": __version__, "platform": platform.platform(), "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(), "hostname": socket.gethostname(),
+            "load_average_1m": round(load[0], 2) if load[0] is not None else None}
+
+
+def probe_python(python: str, env: dict[str, str]) -> dict[str, Any]:
+    """Library versions as the runs will see them; an interpreter that cannot start is an infra error."""
+    try:
+        proc = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InfraError(f"--python {python} cannot be run: {exc}") from exc
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InfraError(f"--python {python} failed to start: {last}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fingerprint(python: str, env: dict[str, str], threads: int) -> dict[str, Any]:
+    child = probe_python(python, env)
+    return {**host_facts(), **{f"run_{k}" if k == "python" else k: v for k, v in child.items()},
+            "threads": threads}

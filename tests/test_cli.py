@@ -1,0 +1,141 @@
+"""The compare command end to end on a real temporary git repository of a tiny trainer.
+
+Every case goes through click's CliRunner: (arguments → output, exit code).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import git
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+
+
+def compare(fake_repo: Path, work: Path, *args: str) -> "click.testing.Result":
+    argv = ["compare", "--repo", str(fake_repo), "--work-dir", str(work), "--report", str(work / "r.md"),
+            "--json", str(work / "r.json"), *args]
+    return CliRunner().invoke(main, argv, catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    "args, code, expected",
+    [
+        (["base", "same", "--quick"], 0, "outputs identical to the baseline"),
+        (["base", "rng", "--quick"], 1, "training trajectory changed: RNG stream or initialisation perturbed"),
+        (["base", "pixel", "--quick"], 1, "rendering changed: 2 pixels differ"),
+        (["base", "collide", "--quick"], 1, "polytope hash merges neighbouring regions (collisions): 32 boundary pixels lost"),
+        (["base", "crash", "--quick"], 1, "crashed: RuntimeError: CUDA error"),
+        (["base", "hang", "--quick", "--timeout", "2"], 1, "timed out after 2s"),
+        (["v1", "same", "--quick"], 0, "equivalent"),
+    ],
+)
+def test_compare_verdicts(fake_repo: Path, tmp_path: Path, args: list[str], code: int, expected: str) -> None:
+    result = compare(fake_repo, tmp_path, *args)
+    assert result.exit_code == code, result.output
+    assert expected in result.output
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["base", "nope", "--quick"], "no branch, tag or commit named 'nope'"),
+        (["base", "same", "--quick", "--set", "bogus=1"], "--set bogus: unknown parameter"),
+        (["base", "same", "--quick", "--set", "noequals"], "is not key=value"),
+        (["base", "same", "--quick", "--preset", "huge"], "no preset 'huge'"),
+        (["base", "base", "--quick"], "compared with itself automatically"),
+        (["base", "same", "same", "--quick"], "named twice"),
+        (["base", "same", "--quick", "--set", "size=3"], "size='3'"),
+        (["base", "same", "--quick", "--set", "input=missing.png"], "input 'missing.png' not found"),
+        (["base", "same", "--quick", "--python", "/no/such/python"], "cannot be run"),
+        (["crash", "same", "--quick"], "the baseline run crashed"),
+        (["base", "same", "--quick", "--task", "/no/such.toml"], "task file '/no/such.toml' not found"),
+    ],
+)
+def test_compare_bad_input_exits_2_with_one_line(fake_repo: Path, tmp_path: Path, args: list[str], expected: str) -> None:
+    result = compare(fake_repo, tmp_path, *args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output
+    assert len([l for l in result.output.splitlines() if l.startswith("Error")]) == 1
+
+
+def test_missing_candidate_argument_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["compare", "baseline"])
+    assert result.exit_code == 2 and "Missing argument" in result.output
+
+
+def test_unknown_repo_is_an_infrastructure_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["compare", "a", "b", "--repo", str(tmp_path / "none"), "--work-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "cannot clone" in result.output
+
+
+def test_json_has_the_documented_shape(fake_repo: Path, tmp_path: Path) -> None:
+    compare(fake_repo, tmp_path, "base", "same", "rng", "--quick")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["baseline"] == "base"
+    same, rng = data["candidates"]
+    assert set(same) >= {"name", "sha", "equivalent", "losses_match", "images_identical", "verdict", "diagnosis", "speedup", "peak_rss_mb"}
+    assert set(same["speedup"]) == {"train_epoch", "visualise", "period", "wall"}
+    assert same["sha"] == git.Repo(fake_repo).commit("same").hexsha
+    assert (same["equivalent"], rng["equivalent"], rng["losses_match"]) == (True, False, False)
+    assert rng["losses"]["first_divergent_epoch"] == 1
+
+
+def test_collision_details_and_heatmap(fake_repo: Path, tmp_path: Path) -> None:
+    compare(fake_repo, tmp_path, "base", "collide", "--quick")
+    cand = json.loads((tmp_path / "r.json").read_text())["candidates"][0]
+    row = cand["images"][0]
+    assert cand["losses_match"] and not cand["images_identical"]
+    assert row["differing_pixels"] == 16 and row["boundary_lost"] == 16 and row["boundary_gained"] == 0
+    assert row["bbox"] == [0, 32, 15, 32]
+    assert 0 < row["ssim"] < 1 and Path(row["heatmap_png"]).is_file()
+
+
+def test_users_checkout_is_never_touched(fake_repo: Path, tmp_path: Path) -> None:
+    repo = git.Repo(fake_repo)
+    before = (repo.head.commit.hexsha, repo.active_branch.name, repo.git.status("--porcelain"), repo.git.worktree("list"))
+    compare(fake_repo, tmp_path, "base", "pixel", "--quick")
+    after = (repo.head.commit.hexsha, repo.active_branch.name, repo.git.status("--porcelain"), repo.git.worktree("list"))
+    assert before == after
+
+
+def test_rerun_resumes_from_existing_results(fake_repo: Path, tmp_path: Path) -> None:
+    first = compare(fake_repo, tmp_path, "base", "same", "--quick")
+    results = sorted(tmp_path.glob("runs/*/*/rep-*/result.json"))
+    stamps = [p.stat().st_mtime_ns for p in results]
+    second = compare(fake_repo, tmp_path, "base", "same", "--quick")
+    assert len(results) == 2 and first.exit_code == second.exit_code == 0
+    assert [p.stat().st_mtime_ns for p in results] == stamps
+    fresh = compare(fake_repo, tmp_path, "base", "same", "--quick", "--fresh")
+    assert fresh.exit_code == 0 and len(list(tmp_path.glob("runs/*/*/rep-*/result.json"))) == 4
+
+
+def test_run_folder_has_fixed_files_and_meta(fake_repo: Path, tmp_path: Path) -> None:
+    compare(fake_repo, tmp_path, "base", "same", "--quick")
+    run = next(tmp_path.glob("runs/*/base/rep-000"))
+    assert {p.name for p in run.iterdir()} >= {"meta.json", "result.json", "stdout.txt", "stderr.txt", "output"}
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["sha"] == git.Repo(fake_repo).commit("base").hexsha
+    assert meta["env"]["PYTHONHASHSEED"] == "0" and meta["env"]["TZ"] == "UTC"
+    assert "torch" in meta["environment"] and meta["command"][1] == "./draw-poly-while-training.py"
+
+
+def test_slower_candidate_is_called_slower(fake_repo: Path, tmp_path: Path) -> None:
+    result = compare(fake_repo, tmp_path, "base", "slow", "same", "--repeat", "5", "--set", "epochs=6")
+    assert result.exit_code == 1, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    slow, same = data["candidates"]
+    assert slow["verdict"] == "equivalent, slower" and slow["speed"]["train_epoch"]["verdict"] == "slower"
+    assert same["speed"]["train_epoch"]["verdict"] != "slower"
+    assert data["noise_floor"]["name"] == "baseline vs baseline"
+
+
+def test_thread_count_change_is_flagged(fake_repo: Path, tmp_path: Path) -> None:
+    compare(fake_repo, tmp_path, "base", "threads", "--quick")
+    cand = json.loads((tmp_path / "r.json").read_text())["candidates"][0]
+    assert any(f.startswith("thread counts:") for f in cand["flags"])
+    assert "OMP_NUM_THREADS" in (tmp_path / "r.md").read_text()
