@@ -131,3 +131,32 @@ def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, jso
     for line in summary_lines(data):
         click.echo(line)
     sys.exit(exit_code(data))
+
+
+@main.command()
+@click.argument("baseline")
+@click.argument("candidates", nargs=-1, required=True)
+@common_run_options
+@click.option("--preset", help="Task preset the grid starts from (default: the task's default).")
+@click.option("--grid", "grid_specs", multiple=True, required=True, metavar="KEY=V1,V2", help="A parameter and its values, e.g. --grid size=256,512.")
+@click.option("--seeds", help="Comma-separated seeds, each grid point run once per seed (averaged).")
+@click.option("--repeat", type=click.IntRange(1, 100), default=1, show_default=True, help="Rounds per grid point (1 = no speed verdict).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for sweep.csv / .md / .png (default under reports/).")
+def sweep(baseline: str, candidates: tuple[str, ...], grid_specs: tuple[str, ...], seeds: str | None, out_dir: Path | None, **kw: Any) -> None:
+    """Run every grid point for BASELINE and each CANDIDATE; write the table.
+
+    Example: evalharness sweep baseline fused --grid shape='[100]*10,[100]*20' --grid size=256,512 --seeds 0,1
+    """
+    from harness.cmd_sweep import parse_grid, parse_seeds, run_sweep
+
+    grid = call(parse_grid, list(grid_specs))
+    seed_list = call(parse_seeds, seeds)
+    repeat = kw.pop("repeat")
+    opts = CompareOptions(baseline=baseline, candidates=list(candidates), work_dir=kw.pop("work_dir"),
+                          overrides=list(kw.pop("overrides")), repeat=repeat, quick=repeat == 1, **kw)
+    out = out_dir or Path(C.REPORTS_DIR) / ("sweep-" + "-".join([baseline, *candidates]).replace("/", "_"))
+    table, paths = call(run_sweep, opts, grid, seed_list, out)
+    click.echo(table.to_markdown(index=False, floatfmt=".3f"))
+    click.echo("written: " + ", ".join(str(p) for p in paths.values()))
+    matched = [c for c in table.columns if c.endswith(" match")]
+    sys.exit(0 if all((table[c] == "yes").all() for c in matched) else 1)
