@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -100,11 +101,9 @@ def run_id(opts: CompareOptions, task: Task, params: dict[str, str], shas: dict[
     return f"{opts.preset or task.default_preset or 'default'}-{digest}{stamp}"
 
 
-def compile_tree(python: str, tree: Path, env: dict[str, str]) -> None:
-    """Byte-compile a worktree once, so the first timed run does not pay for it."""
-    import subprocess
-
-    subprocess.run([python, "-m", "compileall", "-q", str(tree)], env=env, capture_output=True, timeout=600)
+def compile_trees(python: str, trees: list[Path], env: dict[str, str]) -> None:
+    """Byte-compile every worktree once (one process), so no timed run pays for it."""
+    subprocess.run([python, "-m", "compileall", "-q", *map(str, trees)], env=env, capture_output=True, timeout=600)
 
 
 def plan_compare(opts: CompareOptions) -> Plan:
@@ -118,8 +117,7 @@ def plan_compare(opts: CompareOptions) -> Plan:
     checkouts = checkout.checkout_all(source, [opts.baseline, *opts.candidates], work_dir)
     env = child_env(opts.threads)
     environment = fingerprint(opts.python, env, opts.threads)
-    for co in checkouts.values():
-        compile_tree(opts.python, co.path, env)
+    compile_trees(opts.python, [co.path for co in checkouts.values()], env)
     shas = {name: co.sha for name, co in checkouts.items()}
     root = work_dir / C.RUNS_DIR / run_id(opts, task, params, shas, opts.python)
     base_tree = checkouts[opts.baseline].path
@@ -241,6 +239,13 @@ def verdict_text(status: str, equivalent: bool, quick: bool, period: str | None)
     return {"faster": "equivalent, faster", "slower": "equivalent, slower"}.get(period or "", "equivalent, no significant difference")
 
 
+def training_verdict(verdict: str, speed: dict[str, dict[str, Any]]) -> str:
+    """The seed's rule: no candidate may make a training epoch slower, unless the period still wins."""
+    if verdict == "equivalent, no significant difference" and speed["train_epoch"]["verdict"] == "slower":
+        return "equivalent, slower training"
+    return verdict
+
+
 def judge_candidate(plan: Plan, name: str, results: dict[str, list[dict[str, Any]]], tol: Tolerance, floors: dict[str, float]) -> dict[str, Any]:
     """Everything the report and the JSON say about one candidate."""
     base, cand = results[plan.opts.baseline], results[name]
@@ -259,6 +264,8 @@ def judge_candidate(plan: Plan, name: str, results: dict[str, list[dict[str, Any
     entry["peak_rss_mb"] = rss["median"] if rss else None
     period = None if plan.opts.quick else speed["period"]["verdict"]
     entry["verdict"] = verdict_text(status, entry["equivalent"], plan.opts.quick, period)
+    if not plan.opts.quick:
+        entry["verdict"] = training_verdict(entry["verdict"], speed)
     trade = None if plan.opts.quick else timing.hidden_trade_off(speed)
     entry["warnings"] += ([trade] if trade else []) + timing.instability_warnings(name, cand, plan.opts.threshold)
     return entry
@@ -308,7 +315,7 @@ def document(plan: Plan, results: dict, candidates: list, warnings: list[str], t
 
 def exit_code(data: dict[str, Any]) -> int:
     """0 only when every candidate is equivalent and none is slower."""
-    bad = [c for c in data["candidates"] if not c["equivalent"] or c["verdict"].endswith("slower")]
+    bad = [c for c in data["candidates"] if not c["equivalent"] or "slower" in c["verdict"]]
     return 1 if bad else 0
 
 

@@ -19,20 +19,24 @@ from harness import __version__
 from harness.run import InfraError
 
 PROBE = """
-import json, platform, sys
+import json, os, platform, sys
+from importlib import metadata
 info = {"python": platform.python_version(), "executable": sys.executable}
-for mod in ("torch", "numpy", "PIL"):
+for dist in ("torch", "numpy", "pillow"):
     try:
-        info[mod] = __import__(mod).__version__
-    except Exception as exc:
-        info[mod] = "missing"
-try:
-    import torch
-    info["cuda"] = torch.cuda.is_available()
-    info["device"] = torch.cuda.get_device_name(0) if info["cuda"] else "cpu"
-    info["torch_threads"] = torch.get_num_threads()
-except Exception:
-    info["cuda"] = False
+        info[dist] = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        info[dist] = "missing"
+info["cuda"] = False
+if os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl"):
+    try:
+        import torch
+        info["cuda"] = torch.cuda.is_available()
+        if info["cuda"]:
+            info["device"] = torch.cuda.get_device_name(0)
+    except Exception:
+        pass
+info.setdefault("device", "cpu")
 print(json.dumps(info))
 """
 
@@ -56,7 +60,12 @@ def host_facts() -> dict[str, Any]:
 
 
 def probe_python(python: str, env: dict[str, str]) -> dict[str, Any]:
-    """Library versions as the runs will see them; an interpreter that cannot start is an infra error."""
+    """Library versions as the runs will see them; an interpreter that cannot start is an infra error.
+
+    Versions come from package metadata, and torch is imported only where a
+    GPU device node exists: the probe must cost milliseconds, not the seconds
+    an `import torch` takes, or it would dominate the harness's overhead.
+    """
     try:
         proc = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as exc:
