@@ -18,6 +18,7 @@ DROP_BOUNDARY = False  # part of the red boundary line disappears (a hash collis
 CRASH_AT = 0           # > 0: raise at that epoch
 SLEEP_PER_EPOCH = 0.0  # seconds of extra work per training epoch
 SLEEP_ONCE = 0.0       # seconds slept before training (a hang, for timeouts)
+FLAKY = False          # losses depend on the clock: the branch does not reproduce itself
 
 
 def main():
@@ -38,6 +39,8 @@ def main():
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         time.sleep(0.002 + SLEEP_PER_EPOCH)
         train, val = rng.random() / epoch, rng.random() / epoch
+        if FLAKY:
+            train += (time.time_ns() % 997) * 1e-6
         log.info("Epoch %d/%d - Train Loss: %.6f, Val Loss: %.6f", epoch, a.epochs, train, val)
         if epoch % a.save_interval == 0 or epoch == a.epochs:
             start = time.perf_counter()
@@ -66,6 +69,7 @@ VARIANTS = {
     "crash": ("CRASH_AT = 0 ", "CRASH_AT = 2 "),
     "slow": ("SLEEP_PER_EPOCH = 0.0", "SLEEP_PER_EPOCH = 0.03"),
     "hang": ("SLEEP_ONCE = 0.0", "SLEEP_ONCE = 30.0"),
+    "flaky": ("FLAKY = False", "FLAKY = True"),
     "threads": ("import argparse, logging, time", "import argparse, logging, time\nimport os\nos.environ['OMP_NUM_THREADS'] = '1'"),
 }
 

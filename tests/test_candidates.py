@@ -6,10 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-try:  # tests/ may or may not be a package
-    from tests import trainer_helpers as th
-except ImportError:
-    import trainer_helpers as th
+import trainer_helpers as th
 
 VARIANTS = ("baseline",) + th.CANDIDATE_NAMES
 

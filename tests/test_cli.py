@@ -6,6 +6,8 @@ Every case goes through click's CliRunner: (arguments → output, exit code).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import git
@@ -139,3 +141,34 @@ def test_thread_count_change_is_flagged(fake_repo: Path, tmp_path: Path) -> None
     cand = json.loads((tmp_path / "r.json").read_text())["candidates"][0]
     assert any(f.startswith("thread counts:") for f in cand["flags"])
     assert "OMP_NUM_THREADS" in (tmp_path / "r.md").read_text()
+
+
+def test_baseline_that_does_not_reproduce_itself_is_called_out(fake_repo: Path, tmp_path: Path) -> None:
+    result = compare(fake_repo, tmp_path, "flaky", "same", "--repeat", "2")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert "does not reproduce itself" in " ".join(data["warnings"]) and "does not reproduce itself" in result.output
+    assert data["tolerance"]["loss"] > 0
+    assert "does not reproduce itself" in (tmp_path / "r.md").read_text()
+
+
+def test_nondeterministic_candidate_is_not_equivalent(fake_repo: Path, tmp_path: Path) -> None:
+    # flaky equals base at its first run only by chance; either way it must not be called equivalent
+    compare(fake_repo, tmp_path, "base", "flaky", "--repeat", "2")
+    cand = json.loads((tmp_path / "r.json").read_text())["candidates"][0]
+    assert not cand["equivalent"] and cand["verdict"] == "NOT equivalent"
+
+
+@pytest.mark.parametrize(
+    "args, code, stderr_has",
+    [
+        (["base", "same", "--quick"], 0, "round 1/1"),
+        (["base", "rng", "--quick"], 1, "round 1/1"),
+        (["base", "nope", "--quick"], 2, "Error: no branch, tag or commit named 'nope'"),
+    ],
+)
+def test_compare_as_a_real_subprocess(fake_repo: Path, tmp_path: Path, args: list[str], code: int, stderr_has: str) -> None:
+    argv = [sys.executable, "-m", "harness", "compare", "--repo", str(fake_repo), "--work-dir", str(tmp_path),
+            "--report", str(tmp_path / "r.md"), *args]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == code, proc.stderr
+    assert stderr_has in proc.stderr and "Traceback" not in proc.stderr

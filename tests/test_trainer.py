@@ -9,10 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-try:  # tests/ may or may not be a package
-    from tests import trainer_helpers as th
-except ImportError:
-    import trainer_helpers as th
+import trainer_helpers as th
 
 
 @pytest.fixture(scope="module")
