@@ -127,7 +127,9 @@ def clone_repo(url: str, work_dir: Path) -> Path:
             shutil.rmtree(path, ignore_errors=True)
             raise CheckoutError(f"cannot clone {url}: {(exc.stderr or '').strip().splitlines()[-1:]}") from exc
     repo = git.Repo(path)
-    _git(repo, "fetch", "--quiet", "--force", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+    # the source's remote-tracking branches too, so `origin/feature` resolves as it does there
+    _git(repo, "fetch", "--quiet", "--force", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+         "+refs/remotes/*:refs/remotes/*")
     return path
 
 

@@ -19,13 +19,8 @@ import click
 from harness import constants as C
 from harness.checkout import CheckoutError
 from harness.cmd_compare import CompareOptions, exit_code, run_compare
-from harness.inputs import InputError
+from harness.errors import UsageProblem
 from harness.run import InfraError
-from harness.task import TaskError
-
-log = logging.getLogger("harness")
-USER_ERRORS = (TaskError, InputError, ValueError)
-INFRA_ERRORS = (InfraError, CheckoutError, OSError)
 
 
 class InfraFailure(click.ClickException):
@@ -48,7 +43,7 @@ def call(fn: Any, *args: Any) -> Any:
         return fn(*args)
     except (CheckoutError, InfraError) as exc:
         raise InfraFailure(str(exc)) from None
-    except USER_ERRORS as exc:
+    except UsageProblem as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:
         raise InfraFailure(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")) from None

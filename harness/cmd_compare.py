@@ -24,6 +24,7 @@ from typing import Any
 from harness import checkout, collect, compare, stats, timing
 from harness import constants as C
 from harness.environment import fingerprint
+from harness.errors import UsageProblem
 from harness.inputs import locate_input, prepare_input
 from harness.run import InfraError, Outcome, RunSpec, child_env, execute, fresh_run_dir, load_result, write_json, write_meta
 from harness.task import Task, load_task, render_command, resolve_params, validate_size
@@ -84,12 +85,12 @@ class Plan:
 def validate_names(baseline: str, candidates: list[str]) -> None:
     """Names become folder names and table rows: they must be distinct."""
     if not candidates:
-        raise ValueError("name at least one candidate to compare against the baseline")
+        raise UsageProblem("name at least one candidate to compare against the baseline")
     if baseline in candidates:
-        raise ValueError(f"{baseline!r} is the baseline; it is compared with itself automatically (the noise-floor row)")
+        raise UsageProblem(f"{baseline!r} is the baseline; it is compared with itself automatically (the noise-floor row)")
     dupes = sorted({c for c in candidates if candidates.count(c) > 1})
     if dupes:
-        raise ValueError(f"candidate {dupes[0]!r} is named twice")
+        raise UsageProblem(f"candidate {dupes[0]!r} is named twice")
 
 
 def run_id(opts: CompareOptions, task: Task, params: dict[str, str], shas: dict[str, str], python: str) -> str:
@@ -156,13 +157,13 @@ def execute_plan(plan: Plan) -> dict[str, list[dict[str, Any]]]:
     """All rounds, interleaved; a baseline that cannot run at all stops everything (infra)."""
     schedule = stats.interleaved_schedule(plan.labels, plan.opts.rounds, C.SCHEDULE_SEED)
     results: dict[str, list[dict[str, Any]]] = {label: [] for label in plan.labels}
-    total, started = sum(len(r) for r in schedule), time.perf_counter()
+    total, done, started = sum(len(r) for r in schedule), 0, time.perf_counter()
     for round_no, order in enumerate(schedule):
         for label in order:
-            spec = run_spec(plan, label, round_no, round_no)
-            result, resumed = run_one(plan, spec)
+            result, resumed = run_one(plan, run_spec(plan, label, round_no, round_no))
             results[label].append(result)
-            _progress(len(sum(results.values(), [])), total, label, round_no, plan.opts.rounds, result, resumed, started)
+            done += 1
+            _progress(done, total, label, round_no, plan.opts.rounds, result, resumed, started)
             _stop_if_baseline_broken(plan, label, result)
     return results
 
@@ -249,11 +250,11 @@ def training_verdict(verdict: str, speed: dict[str, dict[str, Any]]) -> str:
 def judge_candidate(plan: Plan, name: str, results: dict[str, list[dict[str, Any]]], tol: Tolerance, floors: dict[str, float]) -> dict[str, Any]:
     """Everything the report and the JSON say about one candidate."""
     base, cand = results[plan.opts.baseline], results[name]
-    first = next((r for r in cand if r["status"] != C.STATUS_OK), cand[0])
+    shown = next((r for r in cand if r["status"] != C.STATUS_OK), cand[0])  # a failed run, if any
     status = worst_status(cand)
     entry: dict[str, Any] = {"name": name, "sha": plan.checkouts[name].sha, "status": status, "warnings": [],
-                             "stderr_tail": first.get("stderr_tail", ""), "timing": timing.summaries(cand)}
-    entry.update(equivalence(plan, name, base[0], first, tol))
+                             "stderr_tail": shown.get("stderr_tail", ""), "timing": timing.summaries(cand)}
+    entry.update(equivalence(plan, name, base[0], shown, tol))
     drift = [d for d in consistency(plan, name, cand) if not d["consistent"]]
     if drift and entry["equivalent"] and tol.exact:
         entry.update(equivalent=False, diagnosis="candidate is non-deterministic: a repetition differs from its first run")

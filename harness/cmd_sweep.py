@@ -15,6 +15,7 @@ from typing import Any
 
 from harness import constants as C
 from harness.cmd_compare import CompareOptions, run_compare
+from harness.errors import UsageProblem
 from harness.sweep_table import build_sweep_table, write_sweep_outputs
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def split_values(text: str) -> list[str]:
             current += ch
     values.append(current.strip())
     if depth != 0 or not all(values):
-        raise ValueError(f"--grid value list {text!r} has an empty entry or unbalanced brackets")
+        raise UsageProblem(f"--grid value list {text!r} has an empty entry or unbalanced brackets")
     return values
 
 
@@ -42,9 +43,9 @@ def parse_grid(specs: list[str]) -> dict[str, list[str]]:
     for spec in specs:
         key, sep, values = spec.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--grid {spec!r} is not key=v1,v2,... (e.g. --grid size=256,512)")
+            raise UsageProblem(f"--grid {spec!r} is not key=v1,v2,... (e.g. --grid size=256,512)")
         if key.strip() in grid:
-            raise ValueError(f"--grid {key.strip()} given twice")
+            raise UsageProblem(f"--grid {key.strip()} given twice")
         grid[key.strip()] = split_values(values)
     return grid
 
@@ -54,7 +55,7 @@ def parse_seeds(text: str | None) -> list[str]:
         return []
     seeds = split_values(text)
     if not all(s.isdigit() for s in seeds):
-        raise ValueError(f"--seeds {text!r}: expected whole numbers like 0,1")
+        raise UsageProblem(f"--seeds {text!r}: expected whole numbers like 0,1")
     return seeds
 
 

@@ -9,6 +9,7 @@ divergent epoch — and a diagnosis in words.
 
 from __future__ import annotations
 
+import filecmp
 import math
 import re
 from pathlib import Path
@@ -89,8 +90,20 @@ def _missing(epoch: int, where: str, base: str | None, cand: str | None) -> dict
             "heatmap_png": None, "missing": where}
 
 
+def identical_row(epoch: int, base_png: str, cand_png: str) -> dict[str, Any]:
+    return {"epoch": epoch, "baseline_png": base_png, "candidate_png": cand_png, "missing": None, "identical": True,
+            "differing_pixels": 0, "bbox": None, "ssim": 1.0, "boundary_lost": 0, "boundary_gained": 0,
+            "only_boundary": False, "heatmap_png": None}
+
+
 def compare_images(epoch: int, base_png: str, cand_png: str, task: Task, heat_dir: Path, tolerance: int = 0) -> dict[str, Any]:
-    """Pixel comparison of one epoch's images, with everything that explains a difference."""
+    """Pixel comparison of one epoch's images, with everything that explains a difference.
+
+    Byte-identical files decode to identical pixels, so they skip decoding: with
+    repeats, most comparisons are such self-checks of a deterministic branch.
+    """
+    if filecmp.cmp(base_png, cand_png, shallow=False):
+        return identical_row(epoch, base_png, cand_png)
     base, cand = load_rgb(base_png), load_rgb(cand_png)
     row = {"epoch": epoch, "baseline_png": base_png, "candidate_png": cand_png, "missing": None}
     if base.shape != cand.shape:

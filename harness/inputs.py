@@ -12,8 +12,10 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from harness.errors import UsageProblem
 
-class InputError(ValueError):
+
+class InputError(UsageProblem):
     """The input image is missing or unreadable; the message says where it looked."""
 
 

@@ -15,13 +15,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UsageProblem
+
 # Parameters the harness itself understands, beyond the command template's.
 # `size`: resize the input to size x size before the runs (same file for all).
 HARNESS_PARAMS = ("size",)
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-class TaskError(ValueError):
+class TaskError(UsageProblem):
     """The task file, preset or an override is unusable; the message says why."""
 
 

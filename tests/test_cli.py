@@ -172,3 +172,10 @@ def test_compare_as_a_real_subprocess(fake_repo: Path, tmp_path: Path, args: lis
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert proc.returncode == code, proc.stderr
     assert stderr_has in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_remote_tracking_branch_of_the_source_resolves(fake_repo: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "user-clone"
+    git.Repo.clone_from(str(fake_repo), clone)  # has origin/rng but no local branch rng
+    result = compare(clone, tmp_path / "w", "base", "origin/rng", "--quick")
+    assert result.exit_code == 1 and "RNG stream" in result.output
