@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from skimage.metrics import structural_similarity
 
 from harness import constants as C
 from harness.task import Task
@@ -67,7 +66,13 @@ def bounding_box(mask: np.ndarray) -> list[int] | None:
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Structural similarity on luminance (fast enough for 3-panel 1024² images)."""
+    """Structural similarity on luminance (fast enough for 3-panel 1024² images).
+
+    scikit-image is imported here, not at module level: it costs ~0.3 s and is
+    only needed when images differ, and import time is harness overhead.
+    """
+    from skimage.metrics import structural_similarity
+
     gray_a = a.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
     gray_b = b.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
     return float(structural_similarity(gray_a, gray_b, data_range=255.0))

@@ -232,7 +232,9 @@ def test_too_few_valid_rounds_counts_after_skipping():
 
 def test_noise_floor_values():
     assert stats.noise_floor([1.0], [1.0]) == 0.0
-    assert stats.noise_floor([1.0, 1.1], [1.0, 1.0]) == pytest.approx(0.1)
+    assert stats.noise_floor([1.0, 1.1], [1.0, 1.0]) == pytest.approx(0.05)
+    # one disturbed round among five does not set the floor
+    assert stats.noise_floor([1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.02, 0.99, 1.6, 1.01]) == pytest.approx(0.01, abs=0.002)
     quiet = stats.noise_floor(_draw(1, 0.01, 10, 24), _draw(1, 0.01, 10, 25))
     loud = stats.noise_floor(_draw(1, 0.10, 10, 24), _draw(1, 0.10, 10, 25))
     assert 0 < quiet < loud

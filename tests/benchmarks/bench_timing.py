@@ -102,7 +102,7 @@ def power_and_false_positives(project: Path, work: Path, repeat: int, n: int) ->
         children = child_wall(data)
         overheads.append((wall - children) / children)
         print(f"  {i + 1:2d}: slow10 train_epoch {slow['speed']['train_epoch']['speedup']:.3f}× "
-              f"{slow['speed']['train_epoch']['verdict']:<26} verdict '{slow['verdict']}'; "
+              f"{slow['speed']['train_epoch']['verdict']:<26} ({slow['speed']['train_epoch']['reason']}) verdict '{slow['verdict']}'; "
               f"base-vs-base declared: {declared or 'none'}")
     print(f"  slow10 declared slower (train epoch): {slow_declared}/{n}")
     print(f"  base-vs-base comparisons with any phase declared faster/slower: {base_declared}/{n}")
