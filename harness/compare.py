@@ -30,6 +30,7 @@ IDENTICAL_DIAGNOSIS = "outputs identical to the baseline"
 # What a speed claim must not touch: (category, pattern over changed diff lines).
 FLAG_PATTERNS = (
     ("seeds", re.compile(r"manual_seed|\bseed\s*\(|random\.seed|np\.random\.seed|default_rng|Generator\(")),
+    ("RNG draws or state", re.compile(r"fork_rng|[gs]et_rng_state|torch\.(rand|randn|randint|randperm|normal|bernoulli|multinomial)\(|np\.random\.|\brandom\.(random|randint|choice|shuffle)\(")),
     ("thread counts", re.compile(r"set_num_threads|set_num_interop_threads|OMP_NUM_THREADS|MKL_NUM_THREADS|OPENBLAS_NUM_THREADS")),
     ("precision switches", re.compile(r"allow_tf32|set_float32_matmul_precision|cudnn\.benchmark|use_deterministic_algorithms|autocast|\.half\(|bfloat16|float16")),
     ("logging or timing code", re.compile(r"\blogging\.|\blogger\.|basicConfig|Formatter|perf_counter|time\.time\(|monotonic|Visualization @|asctime")),
