@@ -94,9 +94,13 @@ def validate_names(baseline: str, candidates: list[str]) -> None:
 
 
 def run_id(opts: CompareOptions, task: Task, params: dict[str, str], shas: dict[str, str], python: str) -> str:
-    """Same configuration → same folder, so an interrupted compare resumes."""
+    """Same configuration → same folder, so an interrupted compare resumes.
+
+    The repeat count is not part of the key: the schedule's first N rounds are
+    the same for any larger N, so raising --repeat later only runs the new rounds.
+    """
     key = json.dumps({"task": task.source_text, "params": params, "shas": shas, "python": python,
-                      "threads": opts.threads, "rounds": opts.rounds, "quick": opts.quick}, sort_keys=True)
+                      "threads": opts.threads, "quick": opts.quick}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     stamp = "-" + datetime.now().strftime("%Y%m%d%H%M%S") if opts.fresh else ""
     return f"{opts.preset or task.default_preset or 'default'}-{digest}{stamp}"

@@ -179,3 +179,12 @@ def test_remote_tracking_branch_of_the_source_resolves(fake_repo: Path, tmp_path
     git.Repo.clone_from(str(fake_repo), clone)  # has origin/rng but no local branch rng
     result = compare(clone, tmp_path / "w", "base", "origin/rng", "--quick")
     assert result.exit_code == 1 and "RNG stream" in result.output
+
+
+def test_raising_repeat_only_runs_the_new_rounds(fake_repo: Path, tmp_path: Path) -> None:
+    compare(fake_repo, tmp_path, "base", "same", "--repeat", "2")
+    first = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/*/rep-*/result.json")}
+    result = compare(fake_repo, tmp_path, "base", "same", "--repeat", "4")
+    after = list(tmp_path.glob("runs/*/*/rep-*/result.json"))
+    assert result.exit_code in (0, 1) and len(first) == 6 and len(after) == 12
+    assert all(p.stat().st_mtime_ns == t for p, t in first.items())

@@ -283,3 +283,8 @@ def test_ci_including_one_blocks_verdict():
     assert reason == "CI [0.980, 1.300] includes 1"
     assert stats._classify(1.2, (1.02, 1.3), 0.01, 0.05, 0.05, 0.05)[0] == "faster"
     assert stats._classify(0.8, (0.7, 0.95), 0.01, 0.05, 0.05, 0.05)[0] == "slower"
+
+
+def test_schedule_prefix_is_stable_when_rounds_grow():
+    """Raising --repeat resumes: the first rounds must be the ones already run."""
+    assert stats.interleaved_schedule(NAMES, 10, seed=7)[:4] == stats.interleaved_schedule(NAMES, 4, seed=7)
