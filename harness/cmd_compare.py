@@ -147,14 +147,14 @@ def run_one(plan: Plan, spec: RunSpec) -> tuple[dict[str, Any], bool]:
     """Run (or resume) one repetition; returns (result, was_resumed)."""
     done = load_result(spec.run_dir)
     if done is not None:
-        return done, True
+        return {**done, "run_dir": str(spec.run_dir)}, True
     fresh_run_dir(spec.run_dir)
     write_meta(spec)
     outcome: Outcome = execute(spec)
     result = collect.collect(spec.run_dir, plan.task, int(plan.params["save_interval"]), outcome)
     result.update(label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep)
     write_json(spec.run_dir / C.RESULT_FILE, result)
-    return result, False
+    return {**result, "run_dir": str(spec.run_dir)}, False
 
 
 def execute_plan(plan: Plan) -> dict[str, list[dict[str, Any]]]:

@@ -89,11 +89,11 @@ def phase_times(events: list[Event], save_interval: int) -> dict[str, float | No
 
 
 def find_artifacts(output_dir: Path, task: Task) -> dict[int, str]:
-    """Epoch → PNG path; files whose name carries no epoch are ignored."""
+    """Epoch → PNG path relative to the run folder (so a moved work folder still resumes)."""
     found = {}
     for path in sorted(output_dir.rglob(task.artifact_glob)):
         if (m := task.artifact_epoch.search(path.name)) is not None:
-            found[int(m["epoch"])] = str(path)
+            found[int(m["epoch"])] = str(path.relative_to(output_dir.parent))
     return found
 
 

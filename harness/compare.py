@@ -129,7 +129,9 @@ def compare_images(epoch: int, base_png: str, cand_png: str, task: Task, heat_di
 
 
 def artifact_map(result: dict[str, Any]) -> dict[int, str]:
-    return {int(a["epoch"]): a["path"] for a in result.get("artifacts", [])}
+    """Epoch → absolute PNG path (result paths are relative to the run folder)."""
+    root = Path(result.get("run_dir", "."))
+    return {int(a["epoch"]): str(root / a["path"]) for a in result.get("artifacts", [])}
 
 
 def compare_artifacts(base: dict[int, str], cand: dict[int, str], task: Task, heat_dir: Path, tolerance: int = 0) -> list[dict[str, Any]]:
