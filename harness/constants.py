@@ -18,13 +18,11 @@ STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
 OUTPUT_DIR = "output"
 COMPARE_JSON = "compare.json"
-CONFIG_JSON = "config.json"
 HEATMAP_DIR = "heatmaps"
 
 BASELINE_SOURCE = "baseline"
 CANDIDATES_SOURCE = "candidates"
 PATCH_SUFFIX = ".patch"
-DEFAULT_TASK = "polytope"
 REPORTS_DIR = "reports"
 
 # Deterministic identity for the commits of the built-in repository, so the
@@ -41,7 +39,6 @@ COMMIT_ENV = {
 STATUS_OK = "ok"
 STATUS_CRASHED = "crashed"
 STATUS_TIMEOUT = "timeout"
-STATUS_INFRA = "infra"
 
 PHASES = ("train_epoch", "visualise", "period", "wall", "peak_rss_mb")
 SPEED_PHASES = ("train_epoch", "visualise", "period", "wall")

@@ -138,7 +138,7 @@ def _value_columns(branches: list[str]) -> list[str]:
 def hidden_units(shape: object) -> int | None:
     """Total hidden units of a shape like "[100]*20" or "[64, 32]"; else None.
 
-    A regex rather than eval(): grid values come from the command line.
+    Parsed with a regex, never run as Python: grid values come from the command line.
     """
     if isinstance(shape, (list, tuple)):
         return sum(int(w) for w in shape)

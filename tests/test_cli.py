@@ -12,12 +12,12 @@ from pathlib import Path
 
 import git
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from harness.cli import main
 
 
-def compare(fake_repo: Path, work: Path, *args: str) -> "click.testing.Result":
+def compare(fake_repo: Path, work: Path, *args: str) -> Result:
     argv = ["compare", "--repo", str(fake_repo), "--work-dir", str(work), "--report", str(work / "r.md"),
             "--json", str(work / "r.json"), *args]
     return CliRunner().invoke(main, argv, catch_exceptions=False)

@@ -1,7 +1,7 @@
 """The network whose linear regions we draw, and the --shape mini-language.
 
-`parse_shape` deliberately does NOT use eval(): the shape comes from the
-command line and must never execute code.  Only the forms `[a, b, ...]` and
+`parse_shape` parses with a regex and never runs the text as Python: the
+shape comes from the command line and must never execute code.  Only the forms `[a, b, ...]` and
 `[a, b, ...]*n` are accepted.
 """
 from __future__ import annotations
