@@ -1,9 +1,10 @@
 """Stage 1: get every branch into a private worktree, never touching the user's checkout.
 
 Two sources (asv style, everything under the harness's own work folder):
-- built-in: a bare repository built from `baseline/` (branch `baseline`) and one
-  branch per `candidates/<name>.patch` applied on top. Commits carry fixed
-  author/date, so identical content always gets the identical SHA and runs resume.
+- built-in: a bare repository built from the task's `[sources]` folders: the
+  baseline folder (as the branch the task names) and one branch per
+  `<candidates>/<name>.patch` applied on top. Commits carry fixed author/date,
+  so identical content always gets the identical SHA and runs resume.
 - `--repo PATH_OR_URL`: a private bare clone, refreshed with fetch.
 Each resolved SHA gets its own detached worktree.
 """
@@ -20,12 +21,14 @@ from pathlib import Path
 import git
 
 from harness import constants as C
+from harness.errors import InfraError
+from harness.tasks import Task
 
 log = logging.getLogger(__name__)
 SKIP_NAMES = {"__pycache__", "outputs", ".git", ".pytest_cache"}
 
 
-class CheckoutError(RuntimeError):
+class CheckoutError(InfraError):
     """A git-level failure: infrastructure, or a name/patch the user must fix."""
 
 
@@ -92,22 +95,30 @@ def _commit_patch(repo: git.Repo, base: str, patch: Path, index: Path) -> str:
     return _git(repo, "commit-tree", tree, "-p", base, "-m", message, env=env)
 
 
-def build_builtin_repo(project: Path, work_dir: Path) -> Path:
-    """(Re)build the private repo from baseline/ and candidates/*.patch; return its path.
+def _source_folder(task: Task, key: str) -> Path | None:
+    """A `[sources]` folder of the task, relative to its TOML."""
+    value = task.sources.get(key)
+    return (task.folder / value).resolve() if value else None
 
-    Rebuilding is cheap and deterministic, so it runs every time: edits to
-    baseline/ or a patch show up as new SHAs, unchanged ones keep theirs.
+
+def build_builtin_repo(task: Task, work_dir: Path) -> Path:
+    """(Re)build the private repo from the task's baseline folder and candidate patches; return its path.
+
+    Rebuilding is cheap and deterministic, so it runs every time: edits to the
+    baseline or a patch show up as new SHAs, unchanged ones keep theirs.
     """
-    source = project / C.BASELINE_SOURCE
-    if not source.is_dir():
-        raise CheckoutError(f"no {C.BASELINE_SOURCE}/ folder in {project}: run from the evalharness checkout or pass --repo")
-    repo = _open_or_init_bare(work_dir / C.BUILTIN_REPO)
+    source = _source_folder(task, "baseline")
+    if source is None or not source.is_dir():
+        raise CheckoutError(f"task {task.name} has no built-in baseline folder ({source}); pass --repo")
+    branch = str(task.sources.get("branch", "baseline"))
+    repo = _open_or_init_bare(work_dir / f"builtin-{task.name}.git")
     with tempfile.TemporaryDirectory(prefix="evalharness-build-") as tmp:
         content, index = Path(tmp) / "content", Path(tmp) / "index"
         _copy_tree(source, content)
-        base = _commit_dir(repo, content, "baseline: polytope trainer with the CPU hash", index)
-        _git(repo, "update-ref", f"refs/heads/{C.BASELINE_SOURCE}", base)
-        for patch in sorted((project / C.CANDIDATES_SOURCE).glob(f"*{C.PATCH_SUFFIX}")):
+        base = _commit_dir(repo, content, f"{branch}: {task.description or task.name}", index)
+        _git(repo, "update-ref", f"refs/heads/{branch}", base)
+        candidates = _source_folder(task, "candidates")
+        for patch in sorted(candidates.glob(f"*{C.PATCH_SUFFIX}")) if candidates else []:
             sha = _commit_patch(repo, base, patch, index)
             _git(repo, "update-ref", f"refs/heads/{patch.stem}", sha)
     return Path(repo.git_dir)
@@ -172,10 +183,10 @@ def diffstat(repo_path: Path, base: str, sha: str) -> str:
     return _git(git.Repo(repo_path), "diff", "--stat", "--no-color", base, sha)
 
 
-def prepare_source(project: Path, work_dir: Path, repo: str | None) -> Path:
-    """The repository to check out from: a clone of --repo, or the built-in one."""
+def prepare_source(task: Task, work_dir: Path, repo: str | None) -> Path:
+    """The repository to check out from: a clone of --repo, or the task's built-in one."""
     work_dir.mkdir(parents=True, exist_ok=True)
     if repo:
         return clone_repo(repo, work_dir)
-    return build_builtin_repo(project, work_dir)
+    return build_builtin_repo(task, work_dir)
 

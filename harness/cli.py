@@ -7,7 +7,6 @@ infrastructure failure — always one line on stderr, never a traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -17,10 +16,7 @@ from typing import Any
 import click
 
 from harness import constants as C
-from harness.checkout import CheckoutError
-from harness.cmd_compare import CompareOptions, exit_code, run_compare
-from harness.errors import UsageProblem
-from harness.run import InfraError
+from harness.errors import InfraError, UsageProblem
 
 
 class InfraFailure(click.ClickException):
@@ -37,45 +33,16 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="evalharness: %(message)s", stream=sys.stderr)
 
 
-def call(fn: Any, *args: Any) -> Any:
+def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a command function, turning known failures into one-line click errors."""
     try:
-        return fn(*args)
-    except (CheckoutError, InfraError) as exc:
+        return fn(*args, **kwargs)
+    except InfraError as exc:
         raise InfraFailure(str(exc)) from None
     except UsageProblem as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:
         raise InfraFailure(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")) from None
-
-
-def default_report_path(opts: CompareOptions) -> Path:
-    names = "-".join([opts.baseline, *opts.candidates]).replace("/", "_")
-    return Path(C.REPORTS_DIR) / f"compare-{opts.preset or 'small'}-{names}.md"
-
-
-def write_outputs(data: dict[str, Any], report: Path | None, json_path: Path | None) -> None:
-    from harness.report import write_report
-
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        write_report(data, report)
-
-
-def summary_lines(data: dict[str, Any]) -> list[str]:
-    """The terminal verdict table: one line per candidate."""
-    lines = []
-    for c in data["candidates"]:
-        period = c["speedup"].get("period")
-        speed = f"period {period:.2f}×" if period else "period –"
-        lines.append(f"{c['name']:<16} {c['verdict']:<40} {speed:<16} {c['diagnosis']}")
-    floor = data.get("noise_floor")
-    if floor:
-        lines.append(f"{'(noise floor)':<16} baseline vs baseline: period ±{floor['floor']:.1%}")
-    return lines + [f"warning: {w}" for w in data.get("warnings", [])]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,13 +57,15 @@ def main(verbose: int, quiet: bool) -> None:
 def common_run_options(fn: Any) -> Any:
     """Options shared by compare and sweep: where branches come from and how runs are made."""
     options = [
-        click.option("--repo", metavar="PATH_OR_URL", help="Git repository holding the branches (default: built-in baseline/ + candidates/)."),
+        click.option("--repo", metavar="PATH_OR_URL", help="Git repository holding the branches (default: the task's built-in baseline + candidate patches)."),
         click.option("--python", "python", default=sys.executable, show_default="this interpreter", help="Interpreter for the runs."),
-        click.option("--task", "task", metavar="FILE", help="Task TOML (default: the built-in polytope task)."),
-        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a task parameter, e.g. --set shape='[100]*10'."),
+        click.option("--task", "task", metavar="NAME_OR_FILE", help="Built-in task name or task TOML (default: the built-in default task)."),
+        click.option("--preset", help="Task preset (default: the task's default_preset)."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a task parameter, e.g. --set epochs=10."),
         click.option("--threshold", type=click.FloatRange(0, 10), default=C.DEFAULT_THRESHOLD, show_default=True, help="Smallest relative difference called faster/slower."),
-        click.option("--timeout", "timeout_s", type=click.FloatRange(1), default=C.DEFAULT_TIMEOUT_S, show_default=True, help="Seconds before a run is killed."),
+        click.option("--timeout", "timeout_s", type=click.FloatRange(1, 7 * 24 * 3600), default=C.DEFAULT_TIMEOUT_S, show_default=True, help="Seconds before a run is killed."),
         click.option("--threads", type=click.IntRange(1), default=os.cpu_count() or 1, show_default=True, help="OMP/MKL threads, the same for every run."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Device for every run, resolved once (part of the run key)."),
         click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones, worktrees and run folders."),
         click.option("--fresh", is_flag=True, help="Start new runs instead of resuming an identical earlier compare."),
     ]
@@ -105,11 +74,17 @@ def common_run_options(fn: Any) -> Any:
     return fn
 
 
+def _options(baseline: str, candidates: tuple[str, ...], kw: dict[str, Any], **extra: Any) -> Any:
+    from harness.plan import CompareOptions
+
+    return CompareOptions(baseline=baseline, candidates=list(candidates), overrides=list(kw.pop("overrides")),
+                          **kw, **extra)
+
+
 @main.command()
 @click.argument("baseline")
 @click.argument("candidates", nargs=-1, required=True)
 @common_run_options
-@click.option("--preset", help="Task preset: 'small' (default, seconds) or 'seed' (the blog post's 1024² run).")
 @click.option("--repeat", type=click.IntRange(1, 100), default=C.DEFAULT_REPEAT, show_default=True, help="Interleaved rounds per branch.")
 @click.option("--quick", is_flag=True, help="One run per branch; equivalence only, no speed verdict.")
 @click.option("--report", type=click.Path(path_type=Path), help="Markdown report path (default under reports/).")
@@ -117,22 +92,30 @@ def common_run_options(fn: Any) -> Any:
 def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, json_path: Path | None, **kw: Any) -> None:
     """Run BASELINE and each CANDIDATE under a fixed RNG state and judge them.
 
-    Example: evalharness compare baseline gemini claude --preset small
+    Example: evalharness compare baseline gemini claude
     """
-    opts = CompareOptions(baseline=baseline, candidates=list(candidates), work_dir=kw.pop("work_dir"),
-                          overrides=list(kw.pop("overrides")), **kw)
-    data = call(run_compare, opts)
-    call(write_outputs, data, report or default_report_path(opts), json_path)
-    for line in summary_lines(data):
+    from harness import export
+    from harness.commands.compare import default_report_path, run_compare, summary_lines
+    from harness.judge.verdicts import exit_code
+    from harness.plan import validate_names
+
+    opts = _options(baseline, candidates, kw)
+    call(validate_names, opts.baseline, opts.candidates)
+    targets = {"md": report or default_report_path(opts, opts.preset)}
+    if json_path is not None:
+        targets["json"] = json_path
+    call(export.check_writable, targets)
+    done = call(run_compare, opts)
+    call(export.write_outputs, done.doc, targets, done.run_root)
+    for line in summary_lines(done.doc):
         click.echo(line)
-    sys.exit(exit_code(data))
+    sys.exit(exit_code(done.doc.candidates))
 
 
 @main.command()
 @click.argument("baseline")
 @click.argument("candidates", nargs=-1, required=True)
 @common_run_options
-@click.option("--preset", help="Task preset the grid starts from (default: the task's default).")
 @click.option("--grid", "grid_specs", multiple=True, required=True, metavar="KEY=V1,V2", help="A parameter and its values, e.g. --grid size=256,512.")
 @click.option("--seeds", help="Comma-separated seeds, each grid point run once per seed (averaged).")
 @click.option("--repeat", type=click.IntRange(1, 100), default=1, show_default=True, help="Rounds per grid point (1 = no speed verdict).")
@@ -140,18 +123,32 @@ def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, jso
 def sweep(baseline: str, candidates: tuple[str, ...], grid_specs: tuple[str, ...], seeds: str | None, out_dir: Path | None, **kw: Any) -> None:
     """Run every grid point for BASELINE and each CANDIDATE; write the table.
 
-    Example: evalharness sweep baseline fused --grid shape='[100]*10,[100]*20' --grid size=256,512 --seeds 0,1
+    Example: evalharness sweep baseline fused --grid size=128,256 --seeds 0,1
     """
-    from harness.cmd_sweep import parse_grid, parse_seeds, run_sweep
+    from harness.commands.sweep import parse_grid, parse_seeds, run_sweep
 
     grid = call(parse_grid, list(grid_specs))
     seed_list = call(parse_seeds, seeds)
     repeat = kw.pop("repeat")
-    opts = CompareOptions(baseline=baseline, candidates=list(candidates), work_dir=kw.pop("work_dir"),
-                          overrides=list(kw.pop("overrides")), repeat=repeat, quick=repeat == 1, **kw)
+    opts = _options(baseline, candidates, kw, repeat=repeat, quick=repeat == 1)
     out = out_dir or Path(C.REPORTS_DIR) / ("sweep-" + "-".join([baseline, *candidates]).replace("/", "_"))
     table, paths = call(run_sweep, opts, grid, seed_list, out)
     click.echo(table.to_markdown(index=False, floatfmt=".3f"))
     click.echo("written: " + ", ".join(str(p) for p in paths.values()))
     matched = [c for c in table.columns if c.endswith(" match")]
-    sys.exit(0 if all((table[c] == "yes").all() for c in matched) else 1)
+    sys.exit(0 if all((table[c].isin(["yes"])).all() for c in matched) else 1)
+
+
+@main.command()
+@click.argument("compare_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Output format.")
+@click.option("--out", type=click.Path(path_type=Path), help="Output path (default: beside the JSON).")
+@click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), help="The compare's run folder, for images (default: the JSON's folder when it is a compare.json).")
+def report(compare_json: Path, fmt: str, out: Path | None, run_dir: Path | None) -> None:
+    """Re-render a stored COMPARE_JSON as a report, running nothing.
+
+    Example: evalharness report reports/seed-1024.json --out reports/seed-1024.md
+    """
+    from harness.commands.report import rerender
+
+    click.echo(f"written: {call(rerender, compare_json, fmt, out, run_dir)}")

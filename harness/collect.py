@@ -1,37 +1,55 @@
-"""Stage 3: turn a finished run folder into a result: losses, phase times, artifacts.
+"""Stage 3: turn a finished run folder into a typed RunResult.
 
-Phase times come from the log's own timestamps (a visualisation is the gap
-between its epoch line and its "Visualization @" line; a training epoch is the
-gap between consecutive events), not from the seconds the script prints about
-itself: a candidate that edits its timing code cannot edit the clock. The
-self-reported visualisation seconds are kept alongside, for a sanity check.
+Which lines matter, what their groups mean and how phases are computed all
+come from the task (its TOML patterns and its `phases` hook); this module only
+applies them. Phase times come from the log's own timestamps, never from the
+seconds a script prints about itself.
 """
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass
+import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from harness import constants as C
-from harness.run import Outcome
-from harness.task import Task
+from harness.executors import Outcome, RunSpec
+from harness.results import Artifact, RunResult
+from harness.tasks import Task
+from harness.tasks.base import Event
+
+MAX_LOG_PROBLEMS = 5
 
 
-@dataclass(frozen=True)
-class Event:
-    """One parsed log line: an epoch end or a visualisation end."""
+def parse_log(text: str, task: Task) -> tuple[list[Event], list[str]]:
+    """Every line a task pattern matches, in log order, and the lines that matched but could not be read."""
+    events, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for kind, pattern in task.patterns.items():
+            if (m := pattern.search(line)) is None:
+                continue
+            try:
+                events.append(_event(kind, m.groupdict(), task))
+            except ValueError as exc:
+                problems.append(f"unreadable log line {number}: {exc}")
+            break
+    return events, problems[:MAX_LOG_PROBLEMS]
 
-    kind: str  # "epoch" | "visualise"
-    epoch: int
-    ts: float  # seconds since the epoch, from the log timestamp
-    values: dict[str, float]
+
+def _event(kind: str, groups: dict[str, str], task: Task) -> Event:
+    ts = datetime.strptime(groups["ts"], task.timestamp_format).timestamp()
+    key = int(groups[task.step_key]) if groups.get(task.step_key) is not None else None
+    return Event(kind, key, ts, {k: v for k, v in groups.items() if k != "ts" and v is not None})
 
 
-def _timestamp(text: str, fmt: str) -> float:
-    return datetime.strptime(text, fmt).timestamp()
+def metrics(events: list[Event], task: Task) -> list[dict[str, float]]:
+    """One point per step from the task's metrics pattern: the step key plus every other group as a float."""
+    points = []
+    for e in events:
+        if e.kind == task.metrics_pattern and e.key is not None:
+            values = {k: _float(v) for k, v in e.values.items() if k != task.step_key}
+            points.append({task.step_key: float(e.key), **values})
+    return points
 
 
 def _float(text: str) -> float:
@@ -41,60 +59,24 @@ def _float(text: str) -> float:
         return float("nan")
 
 
-def parse_log(text: str, task: Task) -> list[Event]:
-    """Every epoch and visualisation line, in log order."""
-    events = []
-    for line in text.splitlines():
-        if (m := task.epoch_re.search(line)) is not None:
-            values = {"train": _float(m["train"]), "val": _float(m["val"])}
-            events.append(Event("epoch", int(m["epoch"]), _timestamp(m["ts"], task.timestamp_format), values))
-        elif (m := task.visualise_re.search(line)) is not None:
-            values = {"reported_s": _float(m["seconds"])}
-            events.append(Event("visualise", int(m["epoch"]), _timestamp(m["ts"], task.timestamp_format), values))
-    return events
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def epoch_losses(events: list[Event]) -> list[dict[str, float]]:
-    return [{"epoch": e.epoch, "train": e.values["train"], "val": e.values["val"]} for e in events if e.kind == "epoch"]
-
-
-def train_epoch_seconds(events: list[Event]) -> float | None:
-    """Mean epoch time: the summed gaps that end in an epoch line, over their count.
-
-    Summing before dividing keeps the millisecond log resolution from
-    dominating short epochs (the error is ±1 ms over the whole run).
-    """
-    gaps = [b.ts - a.ts for a, b in zip(events, events[1:]) if b.kind == "epoch"]
-    return sum(gaps) / len(gaps) if gaps else None
-
-
-def visualise_seconds(events: list[Event]) -> list[float]:
-    """Each visualisation's duration: its line minus the preceding epoch line."""
-    out = []
-    for a, b in zip(events, events[1:]):
-        if b.kind == "visualise" and a.kind == "epoch":
-            out.append(b.ts - a.ts)
-    return out
-
-
-def phase_times(events: list[Event], save_interval: int) -> dict[str, float | None]:
-    """train_epoch, visualise and the seed's period (save_interval epochs + one visualisation)."""
-    epoch = train_epoch_seconds(events)
-    vis = visualise_seconds(events)
-    visualise = statistics.median(vis) if vis else None
-    reported = [e.values["reported_s"] for e in events if e.kind == "visualise"]
-    period = epoch * save_interval + visualise if epoch is not None and visualise is not None else None
-    return {"train_epoch": epoch, "visualise": visualise, "period": period,
-            "visualise_reported": statistics.median(reported) if reported else None}
-
-
-def find_artifacts(output_dir: Path, task: Task) -> dict[int, str]:
-    """Epoch → PNG path relative to the run folder (so a moved work folder still resumes)."""
-    found = {}
-    for path in sorted(output_dir.rglob(task.artifact_glob)):
-        if (m := task.artifact_epoch.search(path.name)) is not None:
-            found[int(m["epoch"])] = str(path.relative_to(output_dir.parent))
-    return found
+def find_artifacts(run_dir: Path, task: Task) -> list[Artifact]:
+    """Regular files matching the task's glob under output/, keyed by step; symlinks are not followed."""
+    found: dict[int, Artifact] = {}
+    for path in sorted((run_dir / C.OUTPUT_DIR).rglob(task.artifact_glob)):
+        if path.is_symlink() or not path.is_file():
+            continue
+        if (m := task.artifact_key.search(path.name)) is not None:
+            key = int(m["key"])
+            found[key] = Artifact(key=key, path=path.relative_to(run_dir).as_posix(), sha256=sha256_of(path))
+    return [found[k] for k in sorted(found)]
 
 
 def tail(path: Path, lines: int = C.STDERR_TAIL_LINES) -> str:
@@ -105,17 +87,26 @@ def tail(path: Path, lines: int = C.STDERR_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def collect(run_dir: Path, task: Task, save_interval: int, outcome: Outcome) -> dict[str, Any]:
-    """The result.json content for one run (stdout and stderr both searched for log lines)."""
-    text = "\n".join(tail(run_dir / name, 10**9) for name in (C.STDERR_FILE, C.STDOUT_FILE))
-    events = parse_log(text, task)
-    return {
-        "status": outcome.status,
-        "returncode": outcome.returncode,
-        "wall_s": outcome.wall_s,
-        "peak_rss_mb": outcome.peak_rss_mb,
-        "losses": epoch_losses(events),
-        "timing": phase_times(events, save_interval),
-        "artifacts": [{"epoch": e, "path": p} for e, p in find_artifacts(run_dir / C.OUTPUT_DIR, task).items()],
-        "stderr_tail": tail(run_dir / C.STDERR_FILE) if outcome.status != C.STATUS_OK else "",
-    }
+def read_log(run_dir: Path) -> str:
+    """stderr then stdout: Python's logging writes to stderr, print() to stdout."""
+    parts = []
+    for name in (C.STDERR_FILE, C.STDOUT_FILE):
+        try:
+            parts.append((run_dir / name).read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    return "\n".join(parts)
+
+
+def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome) -> RunResult:
+    """The result.json content for one run."""
+    events, problems = parse_log(read_log(spec.run_dir), task)
+    stderr_tail = tail(spec.run_dir / C.STDERR_FILE) if outcome.status != C.STATUS_OK else ""
+    return RunResult(
+        label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep, status=outcome.status,
+        returncode=outcome.returncode, wall_s=outcome.wall_s, cpu_s=outcome.cpu_s,
+        peak_rss_mb=outcome.peak_rss_mb, device=spec.device, node=outcome.node,
+        metrics=metrics(events, task), phases=task.hooks.phases(events, params),
+        artifacts=find_artifacts(spec.run_dir, task),
+        stderr_tail="\n".join(filter(None, [stderr_tail, *problems])),
+    )

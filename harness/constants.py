@@ -20,13 +20,11 @@ OUTPUT_DIR = "output"
 COMPARE_JSON = "compare.json"
 HEATMAP_DIR = "heatmaps"
 
-BASELINE_SOURCE = "baseline"
-CANDIDATES_SOURCE = "candidates"
 PATCH_SUFFIX = ".patch"
 REPORTS_DIR = "reports"
 
 # Deterministic identity for the commits of the built-in repository, so the
-# same baseline/ + patch always gives the same SHA (and runs can resume).
+# same source + patch always gives the same SHA (and runs can resume).
 COMMIT_ENV = {
     "GIT_AUTHOR_NAME": "evalharness",
     "GIT_AUTHOR_EMAIL": "evalharness@localhost",
@@ -39,10 +37,14 @@ COMMIT_ENV = {
 STATUS_OK = "ok"
 STATUS_CRASHED = "crashed"
 STATUS_TIMEOUT = "timeout"
+#: Worst first: the status a candidate gets when its runs disagree.
+STATUS_RANK = (STATUS_TIMEOUT, STATUS_CRASHED, STATUS_OK)
 
-PHASES = ("train_epoch", "visualise", "period", "wall", "peak_rss_mb")
-SPEED_PHASES = ("train_epoch", "visualise", "period", "wall")
+#: Measures the harness takes of every run, whatever the task (see results.HARNESS_MEASURES).
+HARNESS_PHASES = ("wall",)
+MEMORY_PHASE = "peak_rss_mb"
 
+SELF_SUFFIX = ".self"
 STDERR_TAIL_LINES = 20
 DEFAULT_TIMEOUT_S = 3600.0
 # 10 interleaved rounds: measured in tests/benchmarks/bench_timing.py, 5 rounds

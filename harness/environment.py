@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.run import InfraError
+from harness.errors import InfraError, UsageProblem
+
+DEVICES = ("auto", "cpu", "cuda")
 
 PROBE = """
 import json, os, platform, sys
 from importlib import metadata
-info = {"python": platform.python_version(), "executable": sys.executable}
+info = {"python": platform.python_version(), "implementation": sys.implementation.name}
 for dist in ("torch", "numpy", "pillow"):
     try:
         info[dist] = metadata.version(dist)
@@ -76,7 +78,25 @@ def probe_python(python: str, env: dict[str, str]) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def fingerprint(python: str, env: dict[str, str], threads: int) -> dict[str, Any]:
+def resolve_device(requested: str, child: dict[str, Any]) -> str:
+    """auto → cuda where the runs' interpreter sees a GPU, else cpu; cuda without one is a usage error.
+
+    Resolved once per compare and passed to every run, so a GPU machine never
+    switches silently and the device is part of every run key.
+    """
+    if requested not in DEVICES:
+        raise UsageProblem(f"--device {requested!r}: expected one of {', '.join(DEVICES)}")
+    if requested == "cuda" and not child.get("cuda"):
+        raise UsageProblem("--device cuda: the interpreter for the runs sees no CUDA device")
+    if requested == "auto":
+        return "cuda" if child.get("cuda") else "cpu"
+    return requested
+
+
+def fingerprint(python: str, env: dict[str, str], threads: int, device: str = "auto") -> dict[str, Any]:
+    """Host facts, the runs' library versions, threads and the resolved device (name of the GPU if any)."""
     child = probe_python(python, env)
-    return {**host_facts(), **{f"run_{k}" if k == "python" else k: v for k, v in child.items()},
-            "threads": threads}
+    resolved = resolve_device(device, child)
+    facts = {f"run_{k}" if k == "python" else k: v for k, v in child.items() if k != "device"}
+    return {**host_facts(), **facts, "threads": threads, "device": resolved,
+            "device_name": child.get("device", "cpu") if resolved == "cuda" else "cpu"}

@@ -25,6 +25,7 @@ def main():
     p = argparse.ArgumentParser()
     for flag in ("--input", "--shape", "--output-dir"):
         p.add_argument(flag, required=True)
+    p.add_argument("--device", default="cpu")
     for flag in ("--epochs", "--seed", "--points", "--save-interval"):
         p.add_argument(flag, type=int, required=True)
     a = p.parse_args()

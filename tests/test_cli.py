@@ -50,7 +50,9 @@ def test_compare_verdicts(fake_repo: Path, tmp_path: Path, args: list[str], code
         (["base", "same", "--quick", "--preset", "huge"], "no preset 'huge'"),
         (["base", "base", "--quick"], "compared with itself automatically"),
         (["base", "same", "same", "--quick"], "named twice"),
-        (["base", "same", "--quick", "--set", "size=3"], "size='3'"),
+        (["base", "same", "--quick", "--set", "size=3"], "size=3: expected a whole number of pixels"),
+        (["base", "same", "--quick", "--set", "epochs=ten"], "parameter epochs='ten': expected an int"),
+        (["base", "same", "--quick", "--set", "points=5000"], "points=5000 plus 1000 validation pixels"),
         (["base", "same", "--quick", "--set", "input=missing.png"], "input 'missing.png' not found"),
         (["base", "same", "--quick", "--python", "/no/such/python"], "cannot be run"),
         (["crash", "same", "--quick"], "the baseline run crashed"),
@@ -84,7 +86,7 @@ def test_json_has_the_documented_shape(fake_repo: Path, tmp_path: Path) -> None:
     assert set(same["speedup"]) == {"train_epoch", "visualise", "period", "wall"}
     assert same["sha"] == git.Repo(fake_repo).commit("same").hexsha
     assert (same["equivalent"], rng["equivalent"], rng["losses_match"]) == (True, False, False)
-    assert rng["losses"]["first_divergent_epoch"] == 1
+    assert rng["losses"]["first_divergent"] == 1 and data["schema"] == "evalharness.compare/2"
 
 
 def test_collision_details_and_heatmap(fake_repo: Path, tmp_path: Path) -> None:
@@ -92,9 +94,10 @@ def test_collision_details_and_heatmap(fake_repo: Path, tmp_path: Path) -> None:
     cand = json.loads((tmp_path / "r.json").read_text())["candidates"][0]
     row = cand["images"][0]
     assert cand["losses_match"] and not cand["images_identical"]
-    assert row["differing_pixels"] == 16 and row["boundary_lost"] == 16 and row["boundary_gained"] == 0
+    assert row["differing_pixels"] == 16 and row["details"]["boundary_lost"] == 16 and row["details"]["boundary_gained"] == 0
     assert row["bbox"] == [0, 32, 15, 32]
-    assert 0 < row["ssim"] < 1 and Path(row["heatmap_png"]).is_file()
+    run_root = next(tmp_path.glob("runs/*"))
+    assert 0 < row["ssim"] < 1 and (run_root / row["heatmap"]).is_file() and not Path(row["heatmap"]).is_absolute()
 
 
 def test_users_checkout_is_never_touched(fake_repo: Path, tmp_path: Path) -> None:
@@ -139,7 +142,7 @@ def test_slower_candidate_is_called_slower(fake_repo: Path, tmp_path: Path) -> N
 def test_thread_count_change_is_flagged(fake_repo: Path, tmp_path: Path) -> None:
     compare(fake_repo, tmp_path, "base", "threads", "--quick")
     cand = json.loads((tmp_path / "r.json").read_text())["candidates"][0]
-    assert any(f.startswith("thread counts:") for f in cand["flags"])
+    assert any(f["category"] == "thread counts" and f["line"] == 3 for f in cand["flags"])
     assert "OMP_NUM_THREADS" in (tmp_path / "r.md").read_text()
 
 
@@ -147,7 +150,7 @@ def test_baseline_that_does_not_reproduce_itself_is_called_out(fake_repo: Path, 
     result = compare(fake_repo, tmp_path, "flaky", "same", "--repeat", "2")
     data = json.loads((tmp_path / "r.json").read_text())
     assert "does not reproduce itself" in " ".join(data["warnings"]) and "does not reproduce itself" in result.output
-    assert data["tolerance"]["loss"] > 0
+    assert data["tolerance"]["metric"] > 0
     assert "does not reproduce itself" in (tmp_path / "r.md").read_text()
 
 

@@ -29,7 +29,7 @@ def test_gemini_first_is_caught_and_the_others_are_equivalent(e2e: tuple[int, di
     verdicts = {c["name"]: c for c in data["candidates"]}
     assert code == 1
     first = verdicts["gemini-first"]
-    assert first["verdict"] == "NOT equivalent" and first["losses"]["first_divergent_epoch"] == 1
+    assert first["verdict"] == "NOT equivalent" and first["losses"]["first_divergent"] == 1
     assert first["diagnosis"] == "training trajectory changed: RNG stream or initialisation perturbed"
     for name in ("gemini", "claude", "fused"):
         assert verdicts[name]["equivalent"], verdicts[name]["diagnosis"]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harness import stats
+from harness.judge import stats
 
 
 def _draw(mean: float, sd: float, n: int, seed: int) -> list[float]:

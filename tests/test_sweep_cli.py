@@ -10,21 +10,42 @@ from click.testing import CliRunner
 from PIL import Image
 
 from harness.cli import main
-from harness.cmd_sweep import parse_grid, split_values
+from harness.commands.sweep import parse_grid, split_values
+
+
+def sweep(fake_repo: Path, tmp_path: Path, *args: str) -> tuple[int, str, pd.DataFrame]:
+    out = tmp_path / "sweep"
+    argv = ["sweep", "base", "same", "pixel", "--repo", str(fake_repo), "--work-dir", str(tmp_path / "w"),
+            "--out", str(out), *args]
+    result = CliRunner().invoke(main, argv, catch_exceptions=False)
+    return result.exit_code, result.output, pd.read_csv(out / "sweep.csv") if (out / "sweep.csv").exists() else None
 
 
 def test_sweep_writes_one_row_per_grid_point(fake_repo: Path, tmp_path: Path) -> None:
-    out = tmp_path / "sweep"
-    argv = ["sweep", "base", "same", "pixel", "--repo", str(fake_repo), "--work-dir", str(tmp_path / "w"),
-            "--grid", "size=32,48", "--grid", "shape=[8]*2,[4, 4]", "--seeds", "0,1", "--out", str(out)]
-    result = CliRunner().invoke(main, argv, catch_exceptions=False)
-    assert result.exit_code == 1, result.output  # `pixel` does not match
-    table = pd.read_csv(out / "sweep.csv")
+    code, output, table = sweep(fake_repo, tmp_path, "--set", "points=20", "--grid", "size=32,48",
+                                "--grid", "shape=[8]*2,[4, 4]", "--seeds", "0,1")
+    assert code == 1, output  # `pixel` does not match
     assert len(table) == 4 and list(table.columns[:2]) == ["size", "shape"]
     assert set(table["same match"]) == {"yes"} and set(table["pixel match"]) == {"NO"}
-    assert {"base period s", "same speedup", "pixel visualise s"} <= set(table.columns)
-    assert Image.open(out / "sweep.png").size[0] > 100
-    assert (out / "sweep.md").read_text().split("|")[1].strip() == "size"
+    assert {"base period s", "same speedup", "pixel period s"} <= set(table.columns)
+    assert set(table["same verdict"]) == {"single run, not judged; single run, not judged"}
+    assert Image.open(tmp_path / "sweep" / "sweep.png").size[0] > 100
+    assert (tmp_path / "sweep" / "sweep.md").read_text().split("|")[1].strip() == "size"
+
+
+def test_invalid_grid_point_is_marked_and_the_rest_still_run(fake_repo: Path, tmp_path: Path) -> None:
+    code, output, table = sweep(fake_repo, tmp_path, "--grid", "size=32,64")
+    rows = table.set_index("size")
+    assert rows.loc[32, "note"] == ("not run: points=3000 plus 1000 validation pixels is more than the 32x32 "
+                                    "input's 1024 pixels")
+    assert rows.loc[64, "same match"] == "yes" and rows.loc[64, "pixel match"] == "NO"
+    assert code == 1
+
+
+def test_sweep_with_repeats_carries_the_compare_verdict(fake_repo: Path, tmp_path: Path) -> None:
+    code, output, table = sweep(fake_repo, tmp_path, "--grid", "size=64", "--repeat", "2")
+    verdict = table.loc[0, "same verdict"]
+    assert verdict.startswith("no significant difference ") and "×" in verdict
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
-"""Tests of the baseline trainer in baseline/ (run as a real subprocess)."""
+"""Tests of the baseline trainer in baseline/: real runs as subprocesses, bad input through cli.main."""
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -206,14 +208,29 @@ def _bad_cases(tmp: Path, ring: Path):
     }
 
 
+def _main_in_process(cli_module, input_png: Path, args: list[str], output_dir: Path) -> th.Run:
+    """polytope.cli.main called directly: the same code path as the script, without a process start."""
+    err = io.StringIO()
+    argv = ["--input", str(input_png), *args, "--output-dir", str(output_dir)]
+    with contextlib.redirect_stderr(err):
+        try:
+            code = cli_module.main(argv)
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code
+    return th.Run(code, "", err.getvalue(), Path(output_dir))
+
+
 @pytest.fixture(scope="module")
-def bad_runs(tmp_path_factory, ring):
+def polytope_cli(polytope_model):
+    return importlib.import_module("polytope.cli")
+
+
+@pytest.fixture(scope="module")
+def bad_runs(tmp_path_factory, ring, polytope_cli):
+    """Every bad-input case through polytope.cli.main in-process (one real subprocess case is below)."""
     tmp = tmp_path_factory.mktemp("bad")
-    cases = _bad_cases(tmp, ring)
-    with ThreadPoolExecutor(3) as pool:
-        futs = {name: pool.submit(th.run_trainer, th.BASELINE_DIR, inp, out, args)
-                for name, (inp, args, out) in cases.items()}
-        return {name: f.result() for name, f in futs.items()}
+    return {name: _main_in_process(polytope_cli, inp, args, out)
+            for name, (inp, args, out) in _bad_cases(tmp, ring).items()}
 
 
 BAD_CASE_NAMES = ["missing-input", "non-image-input", "directory-input", "shape-letters",
@@ -238,7 +255,7 @@ def test_bad_shape_message_names_the_flag(bad_runs):
         "error: --shape '[a]' is not a list of layer widths like [100]*20")
 
 
-def test_argparse_errors_exit_2(tmp_path, ring):
+def test_argparse_errors_exit_2_as_a_real_subprocess(tmp_path, ring):
     run = th.run_trainer(th.BASELINE_DIR, ring, tmp_path / "o",
                          ["--shape", "[4]", "--epochs", "abc", "--points", "10"])
     assert run.returncode == 2 and "Traceback" not in run.stderr

@@ -48,6 +48,10 @@ def make_project(tmp: Path) -> Path:
     training.write_text(text.replace(SLOW_CODE[0], SLOW_CODE[1]))
     diff = subprocess.run(["git", "diff"], cwd=scratch, check=True, capture_output=True, text=True).stdout
     (project / "candidates" / "slow10.patch").write_text("Test candidate: sleeps 10% of each training epoch.\n\n" + diff)
+    task = project / "task"
+    shutil.copytree(ROOT / "harness" / "tasks" / "polytope", task, ignore=shutil.ignore_patterns("__pycache__"))
+    toml = (task / "task.toml").read_text().replace('"../../../baseline"', '"../baseline"')
+    (task / "task.toml").write_text(toml.replace('"../../../candidates"', '"../candidates"'))
     return project
 
 
@@ -55,7 +59,7 @@ def compare(project: Path, work: Path, names: list[str], repeat: int, extra: lis
     """One real `evalharness compare` subprocess; returns its JSON and its wall time."""
     out = work / "last.json"
     argv = [sys.executable, "-m", "harness", "-q", "compare", *names, "--preset", "small", "--repeat", str(repeat),
-            "--fresh", "--work-dir", str(work), "--json", str(out), "--report", str(work / "last.md"), *extra]
+            "--fresh", "--task", str(project / "task"), "--work-dir", str(work), "--json", str(out), "--report", str(work / "last.md"), *extra]
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=project, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -64,9 +68,10 @@ def compare(project: Path, work: Path, names: list[str], repeat: int, extra: lis
     return json.loads(out.read_text()), wall
 
 
-def child_wall(data: dict) -> float:
-    """Sum of the wall times of every run of this compare, from its result files."""
-    return sum(json.loads(p.read_text())["wall_s"] for p in Path(data["run_dir"]).glob("*/rep-*/result.json"))
+def child_wall(work: Path) -> float:
+    """Sum of the wall times of every run of the latest compare, from its result files."""
+    run_dir = max((work / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
+    return sum(json.loads(p.read_text())["wall_s"] for p in run_dir.glob("*/rep-*/result.json"))
 
 
 def repeatability(project: Path, work: Path, repeat: int) -> list[float]:
@@ -75,7 +80,7 @@ def repeatability(project: Path, work: Path, repeat: int) -> list[float]:
     overheads = []
     for i in range(3):
         data, wall = compare(project, work, ["baseline", "claude", "fused"], repeat, TIMED_SETS)
-        children = child_wall(data)
+        children = child_wall(work)
         overheads.append((wall - children) / children)
         for c in data["candidates"]:
             speedups.setdefault(c["name"], []).append(c["speedup"]["period"])
@@ -99,7 +104,7 @@ def power_and_false_positives(project: Path, work: Path, repeat: int, n: int) ->
         base_declared += bool(declared)
         slow_declared += slow["speed"]["train_epoch"]["verdict"] == "slower"
         epoch_ratios.append(slow["speed"]["train_epoch"]["speedup"])
-        children = child_wall(data)
+        children = child_wall(work)
         overheads.append((wall - children) / children)
         print(f"  {i + 1:2d}: slow10 train_epoch {slow['speed']['train_epoch']['speedup']:.3f}× "
               f"{slow['speed']['train_epoch']['verdict']:<26} ({slow['speed']['train_epoch']['reason']}) verdict '{slow['verdict']}'; "

@@ -1,0 +1,63 @@
+"""`evalharness compare`: checkout → run → collect → judge → export, in that order."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import constants as C
+from harness import export
+from harness.commands import harness_info
+from harness.executors import Executor, make_executor
+from harness.judge.analyse import analyse
+from harness.plan import CompareOptions, plan_compare
+from harness.results import CompareDocument
+from harness.rounds import execute_plan
+from harness.tasks import TaskConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CompareRun:
+    """A finished compare: its document and the run folder its relative paths point into."""
+
+    doc: CompareDocument
+    run_root: Path
+
+
+def source_label(opts: CompareOptions) -> str:
+    """Where the branches came from, without an absolute machine path."""
+    if not opts.repo:
+        return "built-in (the task's baseline folder + candidate patches)"
+    local = Path(opts.repo)
+    return local.name if local.exists() else opts.repo
+
+
+def run_compare(opts: CompareOptions, executor: Executor | None = None, config: TaskConfig | None = None) -> CompareRun:
+    """Plan, execute, analyse; compare.json is written into the run folder."""
+    plan = plan_compare(opts, config)
+    log.info("run folder %s", plan.run_root)
+    results = execute_plan(plan, executor or make_executor("local"))
+    doc = analyse(plan, results, harness_info(), source_label(opts))
+    export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
+    return CompareRun(doc, plan.run_root)
+
+
+def default_report_path(opts: CompareOptions, preset: str | None) -> Path:
+    names = "-".join([opts.baseline, *opts.candidates]).replace("/", "_")
+    return Path(C.REPORTS_DIR) / f"compare-{preset or 'default'}-{names}.md"
+
+
+def summary_lines(doc: CompareDocument) -> list[str]:
+    """The terminal verdict table: one line per candidate."""
+    primary = doc.task.primary_phase
+    lines = []
+    for c in doc.candidates:
+        value = c.speedup.get(primary)
+        speed = f"{primary} {value:.2f}×" if value else f"{primary} –"
+        lines.append(f"{c.name:<16} {c.verdict:<40} {speed:<16} {c.diagnosis}")
+    if doc.noise_floor is not None:
+        lines.append(f"{'(noise floor)':<16} baseline vs baseline: {primary} ±{doc.noise_floor.floor:.1%}")
+    return lines + [f"warning: {w}" for w in doc.warnings]

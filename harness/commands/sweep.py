@@ -1,0 +1,97 @@
+"""`evalharness sweep`: the seed notebook's table — every grid point, every branch.
+
+Each grid point × seed is one ordinary compare (same checkout, runs, resume
+and equivalence checks). Every point is validated by the task before the
+first run: an invalid combination is marked in the table ("not run: …")
+while the others still run, instead of dying minutes in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from harness.commands.compare import run_compare
+from harness.errors import UsageProblem
+from harness.executors import Executor
+from harness.export import sweep as sweep_export
+from harness.export.sweep import SweepCell
+from harness.plan import CompareOptions, resolve_config
+from harness.tasks import TaskConfig
+
+log = logging.getLogger(__name__)
+
+
+def split_values(text: str) -> list[str]:
+    """Split on commas outside brackets: '[100]*10,[64, 32]' → ['[100]*10', '[64, 32]']."""
+    values, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "(": 1, "]": -1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    values.append(current.strip())
+    if depth != 0 or not all(values):
+        raise UsageProblem(f"--grid value list {text!r} has an empty entry or unbalanced brackets")
+    return values
+
+
+def parse_grid(specs: list[str]) -> dict[str, list[str]]:
+    """`--grid key=v1,v2` options → {key: [v1, v2]}, keys in the order given."""
+    grid: dict[str, list[str]] = {}
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        if not sep or not key.strip():
+            raise UsageProblem(f"--grid {spec!r} is not key=v1,v2,... (e.g. --grid size=256,512)")
+        if key.strip() in grid:
+            raise UsageProblem(f"--grid {key.strip()} given twice")
+        grid[key.strip()] = split_values(values)
+    return grid
+
+
+def parse_seeds(text: str | None) -> list[str]:
+    if not text:
+        return []
+    seeds = split_values(text)
+    if not all(s.isdigit() for s in seeds):
+        raise UsageProblem(f"--seeds {text!r}: expected whole numbers like 0,1")
+    return seeds
+
+
+def grid_points(grid: dict[str, list[str]]) -> list[dict[str, str]]:
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def point_configs(base: TaskConfig, grid: dict[str, list[str]], seeds: list[str]) -> list[tuple[SweepCell, TaskConfig | None]]:
+    """Every grid point × seed, validated up front: a refused point keeps its reason."""
+    cells = []
+    for point in grid_points(grid):
+        for seed in seeds or [None]:
+            sets = [f"{k}={v}" for k, v in point.items()] + ([f"seed={seed}"] if seed is not None else [])
+            try:
+                cells.append((SweepCell(point, seed), base.with_overrides(sets)))
+            except UsageProblem as exc:
+                cells.append((SweepCell(point, seed, refused=str(exc)), None))
+    if all(config is None for _, config in cells):
+        raise UsageProblem(f"no grid point is valid: {cells[0][0].refused}")
+    return cells
+
+
+def run_sweep(opts: CompareOptions, grid: dict[str, list[str]], seeds: list[str], out_dir: Path,
+              executor: Executor | None = None) -> tuple[object, dict[str, Path]]:
+    """Every valid grid point × seed as a compare; the table and plot written to out_dir."""
+    base = resolve_config(opts)
+    cells = point_configs(base, grid, seeds)
+    for i, (cell, config) in enumerate(cells):
+        if config is None:
+            log.warning("grid point %s not run: %s", cell.point, cell.refused)
+            continue
+        log.info("grid point %d/%d: %s seed=%s", i + 1, len(cells), cell.point, cell.seed)
+        cell.doc = run_compare(replace(opts, overrides=[]), executor, config).doc
+    table = sweep_export.build_table([c for c, _ in cells], base.task)
+    return table, sweep_export.write(table, base.task, list(grid), out_dir)

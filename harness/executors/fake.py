@@ -1,0 +1,51 @@
+"""A scripted executor for tests: verdict logic without sleeps or subprocesses.
+
+A script is a function of the spec (label, round, ...) returning what the run
+"did": its log text, the files it wrote and the harness-side measurements.
+Everything downstream (collect, judge, export) runs for real on that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness import constants as C
+from harness.executors import Outcome, RunSpec
+
+
+@dataclass(frozen=True)
+class ScriptedRun:
+    """What one fake run leaves behind and what the harness 'measured'."""
+
+    stdout: str = ""
+    stderr: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)  # name → bytes, written under output/
+    status: str = C.STATUS_OK
+    returncode: int | None = 0
+    wall_s: float = 1.0
+    peak_rss_mb: float = 100.0
+    cpu_s: float | None = None
+
+
+class FakeExecutor:
+    """Plays `script(spec)` for every run and remembers which specs it was given."""
+
+    name = "fake"
+
+    def __init__(self, script: Callable[[RunSpec], ScriptedRun]) -> None:
+        self.script = script
+        self.calls: list[RunSpec] = []
+
+    def run(self, spec: RunSpec) -> Outcome:
+        self.calls.append(spec)
+        played = self.script(spec)
+        spec.run_dir.mkdir(parents=True, exist_ok=True)
+        (spec.run_dir / C.STDOUT_FILE).write_text(played.stdout, encoding="utf-8")
+        (spec.run_dir / C.STDERR_FILE).write_text(played.stderr, encoding="utf-8")
+        output = spec.run_dir / C.OUTPUT_DIR
+        output.mkdir(parents=True, exist_ok=True)
+        for name, data in played.files.items():
+            (output / name).write_bytes(data)
+        cpu = played.cpu_s if played.cpu_s is not None else played.wall_s
+        return Outcome(played.status, played.returncode, played.wall_s, played.peak_rss_mb, cpu, "fake")

@@ -1,0 +1,51 @@
+"""Stage 5: every output format is an exporter, and all of them are written from here.
+
+An exporter turns a typed document into files (hyperfine's one-Exporter-per-
+format). Commands never open an output file themselves: they call
+`write_outputs` with the formats the user asked for, so a new format (JUnit,
+a CI summary) is one module and one registry line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.errors import UsageProblem
+from harness.export import markdown
+from harness.results import CompareDocument
+
+log = logging.getLogger(__name__)
+
+#: format name → writer(document, path, run folder or None) → the path written
+Writer = Callable[[CompareDocument, Path, Path | None], Path]
+
+
+def _write_json(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
+    doc.save(path)
+    return path
+
+
+COMPARE_EXPORTERS: dict[str, Writer] = {"md": markdown.write, "json": _write_json}
+
+
+def check_writable(targets: dict[str, Path]) -> None:
+    """Refuse before any run an output path that can never be written."""
+    for fmt, path in targets.items():
+        if fmt not in COMPARE_EXPORTERS:
+            raise UsageProblem(f"unknown output format {fmt!r} (known: {', '.join(COMPARE_EXPORTERS)})")
+        parent = path.parent if str(path.parent) else Path(".")
+        existing = next((p for p in [parent, *parent.parents] if p.exists()), Path("."))
+        if path.is_dir() or not existing.is_dir():
+            raise UsageProblem(f"--{'report' if fmt == 'md' else fmt} {path}: not a writable file path")
+
+
+def write_outputs(doc: CompareDocument, targets: dict[str, Path], run_root: Path | None) -> list[Path]:
+    """Write the document in every requested format; returns the paths written."""
+    written = []
+    for fmt, path in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written.append(COMPARE_EXPORTERS[fmt](doc, path, run_root))
+        log.info("wrote %s", path)
+    return written

@@ -1,0 +1,157 @@
+"""Equivalence: every logged metric at every step, and every artifact, against the baseline.
+
+Metrics are compared exactly (or within the baseline's own self-difference
+when the baseline does not reproduce itself); artifacts go through the task's
+comparer. When something differs, the diagnosis is one sentence, most
+fundamental cause first, with the task's own words where it has them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from harness import constants as C
+from harness import layout
+from harness.judge.images import UnreadableArtifact
+from harness.results import ArtifactRow, LossRow, MetricComparison, RunResult, Tolerance
+from harness.tasks import Task
+
+IDENTICAL_DIAGNOSIS = "outputs identical to the baseline"
+NONDETERMINISTIC_DIAGNOSIS = "candidate is non-deterministic: a repetition differs from its first run"
+
+
+def _same(a: float, b: float, tol: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= tol
+
+
+def _by_key(points: list[dict[str, float]], key: str) -> dict[int, dict[str, float]]:
+    return {int(p[key]): {k: v for k, v in p.items() if k != key} for p in points}
+
+
+def _point_diff(b: dict[str, float], c: dict[str, float]) -> tuple[bool, float]:
+    """(all fields equal within 0, largest finite difference) for one step."""
+    names = set(b) | set(c)
+    deltas = [abs(b.get(n, math.nan) - c.get(n, math.nan)) for n in names]
+    return all(_same(b.get(n, math.nan), c.get(n, math.nan), 0.0) for n in names), max(
+        (d for d in deltas if not math.isnan(d)), default=0.0)
+
+
+def _first_divergent(base: dict[int, dict], cand: dict[int, dict], tol: float) -> tuple[int | None, float]:
+    first, largest = None, 0.0
+    for key in sorted(base):
+        if key not in cand:
+            first = key if first is None else first
+            continue
+        _, delta = _point_diff(base[key], cand[key])
+        largest = max(largest, delta)
+        same = all(_same(base[key].get(n, math.nan), cand[key].get(n, math.nan), tol) for n in set(base[key]) | set(cand[key]))
+        if first is None and not same:
+            first = key
+    extra = sorted(set(cand) - set(base))
+    return (extra[0] if first is None and extra else first), largest
+
+
+def window(base: dict[int, dict], cand: dict[int, dict], centre: int | None, width: int = 3) -> list[LossRow]:
+    """The rows around the first divergence (or the first and last few when equal)."""
+    keys = sorted(base)
+    chosen = keys[:width] + keys[-width:] if centre is None else [k for k in keys if centre - width < k <= centre + width]
+    return [LossRow(key=k, baseline=base[k], candidate=cand.get(k)) for k in sorted(set(chosen))]
+
+
+def compare_metrics(base: list[dict[str, float]], cand: list[dict[str, float]], step_key: str,
+                    tolerance: float = 0.0) -> MetricComparison:
+    """Every logged step equal (within the baseline's self-difference), or where it first was not."""
+    b, c = _by_key(base, step_key), _by_key(cand, step_key)
+    first, largest = _first_divergent(b, c, tolerance)
+    return MetricComparison(match=first is None and bool(b), first_divergent=first, max_abs_diff=largest,
+                            rows=window(b, c, first))
+
+
+def _side(key: int, result: RunResult | None) -> tuple[str | None, str | None]:
+    """(path relative to the run folder, sha256) of a run's artifact at `key`."""
+    art = next((a for a in result.artifacts if a.key == key), None) if result else None
+    if result is None or art is None:
+        return None, None
+    return f"{layout.rep_dir(result.label, result.rep)}/{art.path}", art.sha256
+
+
+def _row(key: int, base: RunResult | None, cand: RunResult | None, **fields: object) -> ArtifactRow:
+    """An ArtifactRow with the two sides' paths relative to the compare's run folder."""
+
+    (b_path, b_sha), (c_path, c_sha) = _side(key, base), _side(key, cand)
+    return ArtifactRow(key=key, baseline=b_path, candidate=c_path, baseline_sha256=b_sha,
+                       candidate_sha256=c_sha, **fields)  # type: ignore[arg-type]
+
+
+def compare_artifacts(base: RunResult, cand: RunResult, task: Task, root: Path, heat_dir: Path,
+                      tolerance: int = 0) -> list[ArtifactRow]:
+    """One row per step seen on either side; a missing or unreadable artifact is a difference."""
+    b_keys, c_keys = {a.key for a in base.artifacts}, {a.key for a in cand.artifacts}
+    rows = []
+    for key in sorted(b_keys | c_keys):
+        if key not in c_keys:
+            rows.append(_row(key, base, None, identical=False, missing="only in baseline"))
+        elif key not in b_keys:
+            rows.append(_row(key, None, cand, identical=False, missing="only in candidate"))
+        else:
+            rows.append(_compare_one(key, base, cand, task, root, heat_dir, tolerance))
+    return rows
+
+
+def _compare_one(key: int, base: RunResult, cand: RunResult, task: Task, root: Path, heat_dir: Path,
+                 tolerance: int) -> ArtifactRow:
+    row = _row(key, base, cand, identical=False)
+    heatmap = heat_dir / f"{task.step_key}_{key:04d}.png"
+    try:
+        found = task.hooks.compare_artifact(root / row.baseline, root / row.candidate, heatmap, tolerance)
+    except UnreadableArtifact as exc:
+        return row.model_copy(update={"missing": f"{task.step_key} {key} {exc}"})
+    heat = heatmap.relative_to(root).as_posix() if found.heatmap_written else None
+    return row.model_copy(update={"identical": found.identical, "differing_pixels": found.differing_pixels,
+                                  "bbox": found.bbox, "ssim": found.ssim, "heatmap": heat,
+                                  "details": found.details or {}})
+
+
+def images_identical(rows: list[ArtifactRow]) -> bool:
+    return bool(rows) and all(r.identical for r in rows)
+
+
+def diagnose_artifacts(rows: list[ArtifactRow], task: Task) -> str:
+    """Metrics are equal but artifacts are not: missing ones first, then the task's reading."""
+    missing = [r for r in rows if not r.identical and r.missing]
+    if missing:
+        return "artifacts missing or unreadable: " + ", ".join(f"{task.step_key} {r.key} {r.missing}" for r in missing)
+    return task.hooks.diagnose_artifacts(rows)
+
+
+def diagnose(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow], task: Task, timeout_s: float) -> str:
+    """One sentence a reviewer can act on, most fundamental cause first."""
+    tail = cand.stderr_tail.strip().splitlines()
+    if cand.status == C.STATUS_TIMEOUT:
+        return f"timed out after {timeout_s:g}s" + (f": {tail[-1]}" if tail else "")
+    if cand.status == C.STATUS_CRASHED:
+        return f"crashed: {tail[-1] if tail else 'no stderr'}"
+    if metrics.first_divergent is not None:
+        return task.hooks.diagnose_divergence(task.step_key, metrics.first_divergent, metrics.max_abs_diff)
+    if not images_identical(rows):
+        return diagnose_artifacts(rows, task) if rows else "no artifacts were produced"
+    return IDENTICAL_DIAGNOSIS
+
+
+def self_difference(first: RunResult, other: RunResult, task: Task, root: Path, heat_dir: Path) -> dict[str, object]:
+    """How far a repetition strays from the first run of the same branch."""
+    metrics = compare_metrics(first.metrics, other.metrics, task.step_key)
+    rows = compare_artifacts(first, other, task, root, heat_dir)
+    pixels = max((r.differing_pixels or 0 for r in rows), default=0)
+    return {"consistent": metrics.match and images_identical(rows), "metric_diff": metrics.max_abs_diff,
+            "pixels": pixels, "missing": any(r.missing for r in rows), "first_divergent": metrics.first_divergent}
+
+
+def tolerance_from(diffs: list[dict[str, object]]) -> Tolerance:
+    """The largest self-difference of the baseline: what 'equal' can mean on this machine."""
+    if all(d["consistent"] for d in diffs):
+        return Tolerance()
+    return Tolerance(metric=max(float(d["metric_diff"]) for d in diffs), pixels=max(int(d["pixels"]) for d in diffs))

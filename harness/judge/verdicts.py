@@ -1,0 +1,48 @@
+"""The words of a verdict, the ranking of statuses and the exit status — one definition each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness import constants as C
+from harness.results import CandidateVerdict, PhaseVerdict, RunResult
+from harness.tasks import Judging
+
+NOT_EQUIVALENT = "NOT equivalent"
+NOT_JUDGED_QUICK = "equivalent, speed not judged (--quick)"
+NO_DIFFERENCE = "equivalent, no significant difference"
+
+
+def worst_status(results: Sequence[RunResult]) -> str:
+    """The worst status over a branch's runs (STATUS_RANK is worst first)."""
+    seen = {r.status for r in results}
+    return next((s for s in C.STATUS_RANK if s in seen), C.STATUS_OK)
+
+
+def verdict_text(status: str, equivalent: bool, quick: bool, primary: str | None) -> str:
+    """One verdict per state, worst first: failed, not equivalent, then the primary phase's speed."""
+    if status != C.STATUS_OK:
+        return status
+    if not equivalent:
+        return NOT_EQUIVALENT
+    if quick:
+        return NOT_JUDGED_QUICK
+    return {"faster": "equivalent, faster", "slower": "equivalent, slower"}.get(primary or "", NO_DIFFERENCE)
+
+
+def guard_verdict(verdict: str, speed: dict[str, PhaseVerdict], judging: Judging) -> str:
+    """The seed's rule: a guarded phase (training) may not get slower unless the primary phase still wins."""
+    if verdict != NO_DIFFERENCE:
+        return verdict
+    slower = [g for g in judging.guard if speed[g].verdict == "slower"]
+    return f"equivalent, slower {judging.label(slower[0])}" if slower else verdict
+
+
+def is_failure(candidate: CandidateVerdict) -> bool:
+    """Not equivalent, crashed, timed out, or slower in any judged sense."""
+    return not candidate.equivalent or "slower" in candidate.verdict
+
+
+def exit_code(candidates: Sequence[CandidateVerdict]) -> int:
+    """0 only when every candidate is equivalent and none is slower."""
+    return 1 if any(is_failure(c) for c in candidates) else 0

@@ -1,0 +1,132 @@
+"""Before any run: resolve every name, parameter and path, or fail with one line.
+
+A Plan is the compare made concrete — the task resolved once (preset and
+parameters), each branch's commit and private worktree, the prepared inputs,
+the fixed child environment, the device and the run folder. Everything that
+can fail on bad input fails here, before minutes of runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness import checkout
+from harness import constants as C
+from harness.environment import fingerprint
+from harness.errors import UsageProblem
+from harness.executors.local import child_env
+from harness.tasks import Task, TaskConfig, load_task, resolve
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """Everything the CLI parsed; defaults are the documented ones."""
+
+    baseline: str
+    candidates: list[str]
+    work_dir: Path = Path(C.WORK_DIR)
+    repo: str | None = None
+    python: str = sys.executable
+    task: str | None = None
+    preset: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    repeat: int = C.DEFAULT_REPEAT
+    quick: bool = False
+    threshold: float = C.DEFAULT_THRESHOLD
+    timeout_s: float = C.DEFAULT_TIMEOUT_S
+    threads: int = os.cpu_count() or 1
+    fresh: bool = False
+    device: str = "auto"
+
+    @property
+    def rounds(self) -> int:
+        return 1 if self.quick else self.repeat
+
+
+@dataclass
+class Plan:
+    """The resolved, runnable compare: what runs where, and where results go."""
+
+    opts: CompareOptions
+    config: TaskConfig
+    source: Path
+    checkouts: dict[str, checkout.Checkout]
+    run_root: Path
+    inputs: dict[str, str]
+    env: dict[str, str]
+    environment: dict[str, Any]
+
+    @property
+    def task(self) -> Task:
+        return self.config.task
+
+    @property
+    def device(self) -> str:
+        return str(self.environment["device"])
+
+    @property
+    def labels(self) -> list[str]:
+        """Baseline, its self-comparison twin (when timing is judged), then candidates."""
+        twin = [] if self.opts.quick else [self.opts.baseline + C.SELF_SUFFIX]
+        return [self.opts.baseline, *twin, *self.opts.candidates]
+
+    def checkout_of(self, label: str) -> checkout.Checkout:
+        return self.checkouts[label.removesuffix(C.SELF_SUFFIX)]
+
+
+def validate_names(baseline: str, candidates: list[str]) -> None:
+    """Names become folder names and table rows: they must be distinct."""
+    if not candidates:
+        raise UsageProblem("name at least one candidate to compare against the baseline")
+    if baseline in candidates:
+        raise UsageProblem(f"{baseline!r} is the baseline; it is compared with itself automatically (the noise-floor row)")
+    dupes = sorted({c for c in candidates if candidates.count(c) > 1})
+    if dupes:
+        raise UsageProblem(f"candidate {dupes[0]!r} is named twice")
+
+
+def run_id(opts: CompareOptions, config: TaskConfig, shas: dict[str, str], device: str) -> str:
+    """Same configuration → same folder, so an interrupted compare resumes.
+
+    The repeat count is not part of the key: the schedule's first N rounds are
+    the same for any larger N, so raising --repeat later only runs the new rounds.
+    """
+    key = json.dumps({"task": config.task.toml_sha256, "params": config.params, "shas": shas, "python": opts.python,
+                      "threads": opts.threads, "quick": opts.quick, "device": device}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    stamp = "-" + datetime.now().strftime("%Y%m%d%H%M%S") if opts.fresh else ""
+    return f"{config.task.name}-{config.preset or 'default'}-{digest}{stamp}"
+
+
+def compile_trees(python: str, trees: list[Path], env: dict[str, str]) -> None:
+    """Byte-compile every worktree once (one process), so no timed run pays for it."""
+    subprocess.run([python, "-m", "compileall", "-q", *map(str, trees)], env=env, capture_output=True, timeout=600)
+
+
+def resolve_config(opts: CompareOptions) -> TaskConfig:
+    """The task and its preset, resolved once for the whole compare."""
+    return resolve(load_task(opts.task), opts.preset, opts.overrides)
+
+
+def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan:
+    """Everything that can fail on bad input fails here, before a single run."""
+    validate_names(opts.baseline, opts.candidates)
+    config = config or resolve_config(opts)
+    work_dir = opts.work_dir.resolve()
+    source = checkout.prepare_source(config.task, work_dir, opts.repo)
+    checkouts = checkout.checkout_all(source, [opts.baseline, *opts.candidates], work_dir)
+    env = child_env(opts.threads)
+    environment = fingerprint(opts.python, env, opts.threads, opts.device)
+    compile_trees(opts.python, [co.path for co in checkouts.values()], env)
+    shas = {name: co.sha for name, co in checkouts.items()}
+    root = work_dir / C.RUNS_DIR / run_id(opts, config, shas, environment["device"])
+    inputs = config.task.hooks.prepare_inputs(config, checkouts[opts.baseline].path, root / C.INPUTS_DIR)
+    return Plan(opts, config, source, checkouts, root, inputs, env, environment)

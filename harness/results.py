@@ -1,0 +1,338 @@
+"""Typed, versioned results: what one run produced and what a compare decided.
+
+Every file the harness writes for later reading is one of these models, so
+the report, a resumed compare and `evalharness report COMPARE.json` read the
+same typed object instead of guessing at dict keys (pyperf's self-describing
+JSON). The JSON Schema files under `harness/schema/` are generated from these
+models (`python -m harness.results`), and a test fails when they drift.
+
+Paths inside are relative to the compare's run folder; nothing meant to be
+shared holds an absolute machine path (the hostname lives only in the
+environment block).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness import constants as C
+from harness.errors import UsageProblem
+from harness.jsonio import atomic_write_text
+
+RUN_SCHEMA = "evalharness.run/2"
+COMPARE_SCHEMA = "evalharness.compare/2"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+
+M = TypeVar("M", bound="Record")
+
+
+class ResultError(UsageProblem):
+    """A results file that cannot be read as the model it claims to be."""
+
+
+class Record(BaseModel):
+    """Base of every stored model: strict about unknown keys, JSON in and out."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_id: ClassVar[str] = ""
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls: type[M], text: str) -> M:
+        """Parse and validate; a wrong or missing schema version is named in the error."""
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ResultError(f"not JSON: {exc}") from None
+        _check_schema(raw, cls.schema_id)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ResultError(f"not a valid {cls.schema_id} document: {where}: {first['msg']}") from None
+
+    @classmethod
+    def load(cls: type[M], path: Path) -> M:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ResultError(f"cannot read {path}: {exc.strerror or exc}") from None
+        try:
+            return cls.from_json(text)
+        except ResultError as exc:
+            raise ResultError(f"{path}: {exc}") from None
+
+    def save(self, path: Path) -> None:
+        atomic_write_text(path, self.to_json())
+
+
+def _check_schema(raw: Any, expected: str) -> None:
+    if not expected:
+        return
+    found = raw.get("schema") if isinstance(raw, dict) else None
+    if found != expected:
+        raise ResultError(f"schema {found!r}, expected {expected!r} (written by another evalharness version?)")
+
+
+# --------------------------------------------------------------------------- #
+# One run
+# --------------------------------------------------------------------------- #
+
+
+class Artifact(Record):
+    """One file a run wrote: its step (epoch) key, where it lies, what it hashes to."""
+
+    key: int
+    path: str  # relative to the run folder (rep-NNN/)
+    sha256: str | None = None
+
+
+class RunResult(Record):
+    """result.json of one repetition: the harness's own observations plus the parsed log."""
+
+    schema_id: ClassVar[str] = RUN_SCHEMA
+    schema_: str = Field(default=RUN_SCHEMA, alias="schema")
+    label: str
+    name: str
+    sha: str
+    rep: int
+    status: str
+    returncode: int | None
+    wall_s: float
+    cpu_s: float | None = None
+    peak_rss_mb: float
+    device: str = "cpu"
+    node: str | None = None
+    metrics: list[dict[str, float]] = []  # one point per logged step, keyed by the task's step field
+    phases: dict[str, float | None] = {}
+    artifacts: list[Artifact] = []
+    stderr_tail: str = ""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == C.STATUS_OK
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, by_alias=True)
+
+    def value(self, phase: str) -> float | None:
+        """A phase's time, or wall/cpu/RSS measured by the harness; None when failed or absent."""
+        if not self.ok:
+            return None
+        if phase in HARNESS_MEASURES:
+            return getattr(self, HARNESS_MEASURES[phase])
+        return self.phases.get(phase)
+
+
+#: Phases measured by the harness itself for every task, and the field holding each.
+HARNESS_MEASURES = {"wall": "wall_s", "cpu": "cpu_s", "peak_rss_mb": "peak_rss_mb"}
+
+
+# --------------------------------------------------------------------------- #
+# Judgement of one candidate
+# --------------------------------------------------------------------------- #
+
+
+class Summary(Record):
+    """A phase over repetitions: centre, range and relative spread."""
+
+    n: int
+    median: float
+    mean: float
+    min: float
+    max: float
+    spread: float
+
+
+class PhaseVerdict(Record):
+    """The speed judgement of one phase (or "not judged" with the reason)."""
+
+    n: int = 0
+    speedup: float | None = None
+    ci: list[float | None] | None = None
+    p_value: float | None = None
+    significant: bool = False
+    verdict: str = "not judged"
+    reason: str = ""
+    unstable: bool = False
+
+
+class LossRow(Record):
+    """One step of the metric window shown around the first divergence."""
+
+    key: int
+    baseline: dict[str, float]
+    candidate: dict[str, float] | None = None
+
+
+class MetricComparison(Record):
+    """Every logged metric at every step: equal, or where it first was not."""
+
+    match: bool
+    first_divergent: int | None = None
+    max_abs_diff: float = 0.0
+    rows: list[LossRow] = []
+
+
+class ArtifactRow(Record):
+    """One step's artifacts compared; `details` holds what the task's comparer adds."""
+
+    key: int
+    identical: bool
+    baseline: str | None = None  # paths relative to the compare's run folder
+    candidate: str | None = None
+    baseline_sha256: str | None = None
+    candidate_sha256: str | None = None
+    differing_pixels: int | None = None
+    bbox: list[int] | None = None
+    ssim: float | None = None
+    heatmap: str | None = None
+    missing: str | None = None
+    details: dict[str, Any] = {}
+
+
+class Flag(Record):
+    """A changed diff line a reviewer must look at (seeds, RNG, threads, precision, timing)."""
+
+    category: str
+    file: str
+    line: int | None = None
+    text: str
+
+
+class CandidateVerdict(Record):
+    """Everything the report and the exit status need about one candidate."""
+
+    name: str
+    sha: str
+    status: str
+    verdict: str
+    diagnosis: str
+    equivalent: bool
+    losses_match: bool
+    images_identical: bool
+    losses: MetricComparison
+    images: list[ArtifactRow] = []
+    timing: dict[str, Summary | None] = {}
+    speed: dict[str, PhaseVerdict] = {}
+    speedup: dict[str, float | None] = {}
+    peak_rss_mb: float | None = None
+    warnings: list[str] = []
+    flags: list[Flag] = []
+    stderr_tail: str = ""
+    diffstat: str = ""
+
+
+class NoiseFloor(Record):
+    """The baseline judged against itself: what 'no difference' measures as here."""
+
+    name: str = "baseline vs baseline"
+    floor: float
+    floors: dict[str, float]
+    speed: dict[str, PhaseVerdict]
+    speedup: dict[str, float | None]
+    timing: dict[str, Summary | None]
+
+
+class TaskInfo(Record):
+    """The task as it ran: resolved once, recorded once."""
+
+    name: str
+    preset: str | None
+    params: dict[str, str]
+    command: list[str]  # the argv template with parameters filled, harness paths left as {placeholders}
+    toml_sha256: str
+    phases: list[str]
+    primary_phase: str
+    step_key: str
+
+
+class Tolerance(Record):
+    """How far the baseline strays from itself; zero on a deterministic machine."""
+
+    metric: float = 0.0
+    pixels: int = 0
+
+    @property
+    def exact(self) -> bool:
+        return self.metric == 0.0 and self.pixels == 0
+
+
+class Settings(Record):
+    """The knobs that shaped the compare (they change what the numbers mean)."""
+
+    rounds: int
+    quick: bool
+    threshold: float
+    timeout_s: float
+    threads: int
+    device: str
+
+
+class HarnessInfo(Record):
+    """Which harness judged, and how it was called."""
+
+    version: str
+    commit: str | None = None
+    command_line: list[str] = []
+
+
+class CompareDocument(Record):
+    """compare.json: the whole judgement, self-describing and versioned."""
+
+    schema_id: ClassVar[str] = COMPARE_SCHEMA
+    schema_: str = Field(default=COMPARE_SCHEMA, alias="schema")
+    created: str
+    harness: HarnessInfo
+    baseline: str
+    baseline_sha: str
+    source: str
+    task: TaskInfo
+    settings: Settings
+    environment: dict[str, Any]
+    warnings: list[str] = []
+    tolerance: Tolerance
+    baseline_timing: dict[str, Summary | None]
+    noise_floor: NoiseFloor | None = None
+    candidates: list[CandidateVerdict]
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, by_alias=True)
+
+
+def json_schema(model: type[Record]) -> dict[str, Any]:
+    """The JSON Schema of a stored model, with its version pinned as a constant."""
+    schema = model.model_json_schema(by_alias=True)
+    schema["properties"]["schema"] = {"const": model.schema_id, "title": "Schema"}
+    schema["$id"] = f"https://evalharness.invalid/{model.schema_id}"
+    return schema
+
+
+SCHEMA_FILES = {"run.schema.json": RunResult, "compare.schema.json": CompareDocument}
+
+
+def write_schema_files(folder: Path = SCHEMA_DIR) -> list[Path]:
+    """Regenerate the committed schema files from the models."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, model in SCHEMA_FILES.items():
+        atomic_write_text(folder / name, json.dumps(json_schema(model), indent=2, sort_keys=True) + "\n")
+        paths.append(folder / name)
+    return paths
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintenance entry point
+    for written in write_schema_files(Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_DIR):
+        sys.stdout.write(f"{written}\n")

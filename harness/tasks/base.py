@@ -1,0 +1,145 @@
+"""The hooks a task may provide, and the generic behaviour when it does not.
+
+A hooks module is plain functions with these names; any it leaves out fall
+back to the defaults here, so a task that only needs its TOML has no module
+at all. Loading goes through importlib from the file beside the TOML — the
+module is imported, never exec'd from a string.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import UsageProblem
+
+if TYPE_CHECKING:
+    from harness.results import ArtifactRow
+    from harness.tasks import TaskConfig
+
+
+@dataclass(frozen=True)
+class Event:
+    """One parsed log line: which pattern matched, its step key, its timestamp, its groups."""
+
+    kind: str
+    key: int | None
+    ts: float  # seconds since the Unix epoch, from the log's own timestamp
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ArtifactComparison:
+    """What a comparer found for one pair of artifacts (paths are filled in by the judge)."""
+
+    identical: bool
+    differing_pixels: int | None = None
+    bbox: list[int] | None = None
+    ssim: float | None = None
+    heatmap_written: bool = False
+    details: dict[str, Any] | None = None
+
+
+def default_validate(params: dict[str, str]) -> None:
+    """No combination rules beyond the declared types."""
+
+
+def default_prepare_inputs(config: TaskConfig, baseline_tree: Path, dest: Path) -> dict[str, str]:
+    """Copy every `path` parameter's file into the run folder so all branches read the same bytes."""
+    prepared = {}
+    for key, kind in config.task.param_types.items():
+        if kind == "path" and config.params.get(key):
+            source = locate_file(config.params[key], baseline_tree, key)
+            dest.mkdir(parents=True, exist_ok=True)
+            target = dest / source.name
+            if not target.exists():
+                shutil.copyfile(source, target)
+            prepared[key] = str(target)
+    return prepared
+
+
+def locate_file(value: str, baseline_tree: Path, key: str) -> Path:
+    """A relative path is looked up in the baseline checkout first, then the current folder."""
+    path = Path(value).expanduser()
+    for candidate in ([path] if path.is_absolute() else [baseline_tree / path, Path.cwd() / path]):
+        if candidate.is_file():
+            return candidate
+    raise UsageProblem(f"{key} {value!r} not found (looked in the baseline checkout and the current folder)")
+
+
+def default_phases(events: list[Event], params: dict[str, str]) -> dict[str, float | None]:
+    """Without a hook only the harness's own measures (wall, cpu) are phases."""
+    return {}
+
+
+def default_compare_artifact(base: Path, cand: Path, heatmap: Path, tolerance: int) -> ArtifactComparison:
+    """Images by decoded pixels, anything else by bytes."""
+    from harness.judge import images
+
+    if base.suffix.lower() == ".png" and cand.suffix.lower() == ".png":
+        return images.compare_pngs(base, cand, heatmap, tolerance)
+    return ArtifactComparison(identical=base.read_bytes() == cand.read_bytes())
+
+
+def default_diagnose_artifacts(rows: list[ArtifactRow]) -> str:
+    bad = [r for r in rows if not r.identical]
+    pixels = sum(r.differing_pixels or 0 for r in bad)
+    return f"artifacts differ at {len(bad)} step(s): {pixels} pixels in all"
+
+
+def default_diagnose_divergence(step_key: str, first: int, max_diff: float) -> str:
+    return f"logged metrics diverge from {step_key} {first} (max difference {max_diff:.6g})"
+
+
+def default_sweep_axis(point: dict[str, str]) -> tuple[str, float] | None:
+    """The first numeric grid value, named by its key."""
+    for key, value in point.items():
+        try:
+            return key, float(value)
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The task-specific callables every stage asks; defaults where the task has none."""
+
+    validate: Callable[[dict[str, str]], None] = default_validate
+    prepare_inputs: Callable[..., dict[str, str]] = default_prepare_inputs
+    phases: Callable[[list[Event], dict[str, str]], dict[str, float | None]] = default_phases
+    compare_artifact: Callable[[Path, Path, Path, int], ArtifactComparison] = default_compare_artifact
+    diagnose_artifacts: Callable[[list[Any]], str] = default_diagnose_artifacts
+    diagnose_divergence: Callable[[str, int, float], str] = default_diagnose_divergence
+    sweep_axis: Callable[[dict[str, str]], tuple[str, float] | None] = default_sweep_axis
+
+
+def load_hooks(task_path: Path, hooks_file: str | None) -> Hooks:
+    """Import the hooks module named in the TOML (beside it); unknown names are an error."""
+    if not hooks_file:
+        return Hooks()
+    module_path = (task_path.parent / hooks_file).resolve()
+    if not module_path.is_file():
+        raise UsageProblem(f"task file {task_path}: hooks module {hooks_file!r} not found")
+    module = _import(module_path)
+    names = {f.name for f in fields(Hooks)}
+    return Hooks(**{name: getattr(module, name) for name in names if hasattr(module, name)})
+
+
+def _import(path: Path) -> Any:
+    """Import a file as a module once per process (keyed by its path)."""
+    name = "evalharness_task_" + "_".join(path.parent.parts[-2:]).replace("-", "_").replace(".", "_")
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageProblem(f"cannot import task hooks {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,51 @@
+"""Typed results: the JSON Schema files match the models, and real documents validate against them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness.commands.compare import run_compare
+from harness.executors.fake import FakeExecutor
+from harness.plan import CompareOptions
+from harness.results import SCHEMA_DIR, SCHEMA_FILES, CompareDocument, RunResult, json_schema
+from scripted import Behaviour, script
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMA_FILES))
+def test_schema_files_are_generated_from_the_models(name: str) -> None:
+    committed = json.loads((SCHEMA_DIR / name).read_text())
+    assert committed == json_schema(SCHEMA_FILES[name]), "run `python -m harness.results` to regenerate"
+
+
+def test_compare_and_run_documents_validate_against_the_schema_files(fake_repo: Path, tmp_path: Path) -> None:
+    opts = CompareOptions(baseline="base", candidates=["rng", "crash"], repo=str(fake_repo), work_dir=tmp_path,
+                          repeat=2, threads=1)
+    behaviours = {"rng": Behaviour(losses=(0.9, 0.4, 0.3, 0.2)), "crash": Behaviour(status="crashed")}
+    done = run_compare(opts, FakeExecutor(script(behaviours)))
+    compare_schema = json.loads((SCHEMA_DIR / "compare.schema.json").read_text())
+    jsonschema.validate(json.loads((done.run_root / "compare.json").read_text()), compare_schema)
+    run_schema = json.loads((SCHEMA_DIR / "run.schema.json").read_text())
+    results = sorted(done.run_root.glob("*/rep-*/result.json"))
+    assert len(results) == 2 * 4
+    for path in results:
+        jsonschema.validate(json.loads(path.read_text()), run_schema)
+        assert RunResult.load(path).label in {"base", "base.self", "rng", "crash"}
+
+
+def test_committed_seed_document_validates() -> None:
+    raw = json.loads((REPO_ROOT / "reports" / "seed-1024.json").read_text())
+    jsonschema.validate(raw, json.loads((SCHEMA_DIR / "compare.schema.json").read_text()))
+    doc = CompareDocument.model_validate(raw)
+    assert [c.verdict for c in doc.candidates] == ["equivalent, faster", "equivalent, no significant difference",
+                                                   "NOT equivalent", "equivalent, faster"]
+
+
+def test_a_wrong_schema_version_is_named() -> None:
+    with pytest.raises(ValueError, match="schema 'evalharness.run/1', expected 'evalharness.run/2'"):
+        RunResult.from_json('{"schema": "evalharness.run/1"}')
