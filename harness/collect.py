@@ -103,7 +103,7 @@ def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome)
     events, problems = parse_log(read_log(spec.run_dir), task)
     stderr_tail = tail(spec.run_dir / C.STDERR_FILE) if outcome.status != C.STATUS_OK else ""
     return RunResult(
-        label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep, status=outcome.status,
+        label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep, key=spec.key, status=outcome.status,
         returncode=outcome.returncode, wall_s=outcome.wall_s, cpu_s=outcome.cpu_s,
         peak_rss_mb=outcome.peak_rss_mb, device=spec.device, node=outcome.node,
         metrics=metrics(events, task), phases=task.hooks.phases(events, params),

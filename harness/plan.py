@@ -81,6 +81,34 @@ class Plan:
     def checkout_of(self, label: str) -> checkout.Checkout:
         return self.checkouts[label.removesuffix(C.SELF_SUFFIX)]
 
+    def run_key(self, label: str) -> dict[str, Any]:
+        """Everything a run's outputs may depend on: same key, same outputs (for a deterministic branch).
+
+        Resume and any result reuse compare this key, so a changed input file,
+        interpreter, library, device, timeout or environment never passes for done.
+        """
+        env = self.environment
+        return {"sha": self.checkout_of(label).sha, "task": self.task.toml_sha256, "params": self.config.params,
+                "inputs": {k: file_digest(Path(v)) for k, v in sorted(self.inputs.items())},
+                "python": self.opts.python, "versions": {k: env.get(k) for k in VERSION_KEYS},
+                "machine": {k: env.get(k) for k in MACHINE_KEYS}, "device": self.device,
+                "threads": self.opts.threads, "timeout_s": self.opts.timeout_s, "env": self.env}
+
+
+#: Environment facts that change what a run computes or how fast: part of every run key.
+VERSION_KEYS = ("run_python", "implementation", "torch", "numpy", "pillow", "cuda")
+MACHINE_KEYS = ("platform", "cpu", "cpu_count", "device_name")
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (inputs are small: images, data files)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def key_digest(key: dict[str, Any]) -> str:
+    """A short, stable name for a run key."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
 
 def validate_names(baseline: str, candidates: list[str]) -> None:
     """Names become folder names and table rows: they must be distinct."""

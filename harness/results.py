@@ -104,6 +104,7 @@ class RunResult(Record):
     name: str
     sha: str
     rep: int
+    key: str = ""  # digest of the run key it was produced under (resume checks it)
     status: str
     returncode: int | None
     wall_s: float

@@ -17,7 +17,7 @@ from harness.errors import InfraError
 from harness.executors import Executor, RunSpec
 from harness.judge import stats
 from harness.jsonio import write_json
-from harness.plan import Plan
+from harness.plan import Plan, key_digest
 from harness.results import ResultError, RunResult
 from harness.tasks import render_command
 
@@ -31,13 +31,14 @@ def run_spec(plan: Plan, label: str, rep: int) -> RunSpec:
     run_dir = plan.run_root / layout.rep_dir(label, rep)
     values = {**plan.config.params, **plan.inputs, "python": plan.opts.python,
               "output_dir": str(run_dir / C.OUTPUT_DIR), "device": plan.device}
-    meta = {"round": rep, "task": plan.task.name, "params": plan.config.params, "environment": plan.environment}
+    key = plan.run_key(label)
+    meta = {"round": rep, "task": plan.task.name, "run_key": key, "environment": plan.environment}
     return RunSpec(label, co.name, co.sha, rep, co.path, render_command(plan.task, values), run_dir, plan.env,
-                   plan.opts.timeout_s, plan.device, meta)
+                   plan.opts.timeout_s, plan.device, key_digest(key), meta)
 
 
 def load_done(spec: RunSpec) -> RunResult | None:
-    """An existing, readable result of this very commit means the run is done (resume)."""
+    """An existing, readable result with this very run key means the run is done (resume)."""
     path = spec.run_dir / C.RESULT_FILE
     if not path.exists():
         return None
@@ -45,7 +46,10 @@ def load_done(spec: RunSpec) -> RunResult | None:
         result = RunResult.load(path)
     except ResultError:
         return None
-    return result if result.sha == spec.sha else None
+    if result.key != spec.key:
+        log.info("%s: earlier result was made under another run key; running again", spec.run_dir.name)
+        return None
+    return result
 
 
 def fresh_run_dir(spec: RunSpec) -> None:

@@ -29,6 +29,7 @@ class RunSpec:
     env: dict[str, str]
     timeout_s: float
     device: str = "cpu"
+    key: str = ""  # digest of the run key (plan.Plan.run_key): what the outputs may depend on
     meta: dict[str, Any] = field(default_factory=dict)
 
 
