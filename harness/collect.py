@@ -21,6 +21,15 @@ from harness.tasks.base import Event
 MAX_LOG_PROBLEMS = 5
 
 
+def clock_resolution(stamp: str) -> float:
+    """Seconds per tick of a log timestamp, read from its text: ',123' is 1 ms, none is 1 s."""
+    for sep in (",", "."):
+        head, found, frac = stamp.rpartition(sep)
+        if found and frac.isdigit():
+            return 10.0 ** -len(frac)
+    return 1.0
+
+
 def parse_log(text: str, task: Task) -> tuple[list[Event], list[str]]:
     """Every line a task pattern matches, in log order, and the lines that matched but could not be read."""
     events, problems = [], []
@@ -100,12 +109,15 @@ def read_log(run_dir: Path) -> str:
 
 def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome) -> RunResult:
     """The result.json content for one run."""
-    events, problems = parse_log(read_log(spec.run_dir), task)
+    text = read_log(spec.run_dir)
+    events, problems = parse_log(text, task)
+    stamp = next((m["ts"] for p in task.patterns.values() if (m := p.search(text)) is not None), None)
     stderr_tail = tail(spec.run_dir / C.STDERR_FILE) if outcome.status != C.STATUS_OK else ""
     return RunResult(
         label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep, key=spec.key, status=outcome.status,
         returncode=outcome.returncode, wall_s=outcome.wall_s, cpu_s=outcome.cpu_s,
         peak_rss_mb=outcome.peak_rss_mb, device=spec.device, node=outcome.node,
+        clock_s=clock_resolution(stamp) if stamp else None,
         metrics=metrics(events, task), phases=task.hooks.phases(events, params),
         artifacts=find_artifacts(spec.run_dir, task),
         stderr_tail="\n".join(filter(None, [stderr_tail, *problems])),

@@ -112,6 +112,7 @@ class RunResult(Record):
     peak_rss_mb: float
     device: str = "cpu"
     node: str | None = None
+    clock_s: float | None = None  # resolution of the timestamps the phases were measured with
     metrics: list[dict[str, float]] = []  # one point per logged step, keyed by the task's step field
     phases: dict[str, float | None] = {}
     artifacts: list[Artifact] = []
@@ -159,13 +160,16 @@ class PhaseVerdict(Record):
     """The speed judgement of one phase (or "not judged" with the reason)."""
 
     n: int = 0
-    speedup: float | None = None
-    ci: list[float | None] | None = None
+    speedup: float | None = None  # geometric mean of the paired ratios (> 1: candidate faster / lower)
+    ci: list[float | None] | None = None  # BCa bootstrap, at the per-look confidence level
     p_value: float | None = None
     significant: bool = False
     verdict: str = "not judged"
     reason: str = ""
     unstable: bool = False
+    settled: bool = False  # the sequential rule needs no more rounds for this phase
+    conservative: float | None = None  # the largest speedup still significant: the CI's lower bound
+    modes: dict[str, list[Summary]] = {}  # side → its two clusters, when its times are bimodal
 
 
 class LossRow(Record):
@@ -232,6 +236,8 @@ class CandidateVerdict(Record):
     flags: list[Flag] = []
     stderr_tail: str = ""
     diffstat: str = ""
+    timing_rounds: int = 0  # paired timing rounds this candidate ran
+    timing_note: str = ""  # why it ran no (or fewer) timing rounds
 
 
 class NoiseFloor(Record):
@@ -272,7 +278,11 @@ class Tolerance(Record):
 class Settings(Record):
     """The knobs that shaped the compare (they change what the numbers mean)."""
 
-    rounds: int
+    rounds: int  # the most timing rounds allowed (--repeat)
+    rounds_run: int = 0  # timing rounds actually run (the sequential rule may stop earlier)
+    min_rounds: int = 0
+    alpha: float = 0.05  # overall false-claim rate over all looks
+    alpha_look: float = 0.05  # the level each look is tested at
     quick: bool
     threshold: float
     timeout_s: float

@@ -1,15 +1,20 @@
 """Stage 2's driver: interleaved rounds of runs through an executor, resumable.
 
-Runs are interleaved round by round in a shuffled order (from a fixed seed),
-so machine drift hits every branch alike; the baseline runs twice per round
-so the report can show what "no difference" looks like on this machine (the
-noise floor). An existing result.json means that run is done.
+Round 0 is the equivalence round: every branch once. A candidate whose
+verdict it settles (not equivalent, crashed, timed out) gets no timing
+rounds. The others run in timing rounds 1..--repeat, interleaved in a seeded
+shuffled order so machine drift hits every branch alike, with the baseline
+twice per round (the noise floor); after each round from the minimum on,
+candidates whose speed question is settled stop (see judge.stats for the
+per-look level that keeps peeking honest). An existing result.json means
+that run is done, so a rerun resumes the same decisions.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 
 from harness import collect, layout
 from harness import constants as C
@@ -82,31 +87,127 @@ def run_one(plan: Plan, executor: Executor, spec: RunSpec) -> tuple[RunResult, b
     return result, False
 
 
-def execute_plan(plan: Plan, executor: Executor) -> Results:
-    """All rounds, interleaved; a baseline that cannot run at all stops everything (infra)."""
-    schedule = stats.interleaved_schedule(plan.labels, plan.opts.rounds, C.SCHEDULE_SEED)
-    results: Results = {label: [] for label in plan.labels}
-    progress = Progress(sum(len(r) for r in schedule), plan.opts.rounds)
-    for round_no, order in enumerate(schedule):
-        for label in order:
-            result, resumed = run_one(plan, executor, run_spec(plan, label, round_no))
-            results[label].append(result)
-            progress.step(label, round_no, result, resumed)
-            _stop_if_baseline_broken(plan, label, result)
-    return results
+@dataclass
+class Execution:
+    """All runs of a compare, and why each candidate got the timing rounds it got."""
+
+    results: Results
+    notes: dict[str, str] = field(default_factory=dict)
+    rounds_run: int = 0
+
+
+def execute_plan(plan: Plan, executor: Executor) -> Execution:
+    """The equivalence round, then sequential timing rounds for the candidates that passed it."""
+    run = Execution({label: [] for label in plan.labels})
+    progress = Progress(plan)
+    equivalence_round(plan, executor, run, progress)
+    if plan.opts.quick:
+        return run
+    _warn_about_the_clock(plan, run)
+    remaining = timing_gate(plan, run)
+    for round_no in range(1, plan.opts.rounds + 1):
+        if not remaining:
+            break
+        timing_round(plan, executor, run, round_no, remaining, progress)
+        remaining = still_open(plan, run, remaining, round_no)
+    return run
+
+
+def equivalence_round(plan: Plan, executor: Executor, run: Execution, progress: Progress) -> None:
+    """Round 0: every branch once (and the baseline's twin, so its reproducibility is known)."""
+    base, twin = plan.opts.baseline, plan.opts.baseline + C.SELF_SUFFIX
+    labels = [base, *([] if plan.opts.quick else [twin]), *plan.opts.candidates]
+    for label in labels:
+        result = _run_and_record(plan, executor, run, label, 0, progress)
+        _stop_if_baseline_broken(plan, label, result)
+
+
+def _warn_about_the_clock(plan: Plan, run: Execution) -> None:
+    from harness.judge.analyse import clock_warnings
+
+    for warning in clock_warnings(plan, run.results):
+        log.warning("%s", warning)
+
+
+def timing_gate(plan: Plan, run: Execution) -> list[str]:
+    """Candidates whose equivalence round settles their verdict get no timing rounds; the rest go on."""
+    from harness.judge.analyse import not_timed_reason
+
+    remaining = []
+    for name in plan.opts.candidates:
+        reason = not_timed_reason(plan, run.results, name)
+        if reason is None:
+            remaining.append(name)
+        else:
+            run.notes[name] = f"not timed: {reason} after the equivalence round"
+            log.info("%s: %s", name, run.notes[name])
+    return remaining
+
+
+def timing_round(plan: Plan, executor: Executor, run: Execution, round_no: int, remaining: list[str],
+                 progress: Progress) -> None:
+    """One interleaved round: baseline, its twin and every open candidate, in a seeded shuffled order."""
+    labels = [plan.opts.baseline, plan.opts.baseline + C.SELF_SUFFIX, *remaining]
+    for label in stats.interleaved_schedule(labels, 1, C.SCHEDULE_SEED + round_no)[0]:
+        result = _run_and_record(plan, executor, run, label, round_no, progress)
+        _stop_if_baseline_broken(plan, label, result)
+    run.rounds_run = round_no
+
+
+def still_open(plan: Plan, run: Execution, remaining: list[str], round_no: int) -> list[str]:
+    """After a look, the candidates whose speed question is not yet settled (all of them before the minimum)."""
+    from harness.judge.analyse import timing_settled
+
+    looking = round_no >= min(stats.MIN_ROUNDS, plan.opts.rounds)
+    open_ = []
+    for name in remaining:
+        if not run.results[name][-1].ok:
+            run.notes[name] = f"timing stopped: a run {run.results[name][-1].status} in round {round_no}"
+        elif not looking:
+            open_.append(name)
+        elif timing_settled(plan, run.results, name, final=round_no == plan.opts.rounds):
+            run.notes[name] = f"settled after {round_no} timing rounds"
+        elif round_no == plan.opts.rounds:
+            run.notes[name] = f"not settled after {round_no} timing rounds (--repeat {plan.opts.rounds})"
+        else:
+            open_.append(name)
+    return open_
+
+
+def _run_and_record(plan: Plan, executor: Executor, run: Execution, label: str, rep: int,
+                    progress: Progress) -> RunResult:
+    result, resumed = run_one(plan, executor, run_spec(plan, label, rep))
+    run.results[label].append(result)
+    progress.step(label, rep, result, resumed)
+    return result
 
 
 class Progress:
-    """One log line per run: how far, how long, what happened."""
+    """One log line per run: which round, what happened, elapsed time and an ETA to the most rounds left.
 
-    def __init__(self, total: int, rounds: int) -> None:
-        self.total, self.rounds, self.done, self.started = total, rounds, 0, time.perf_counter()
+    The total is an upper bound (the sequential rule usually stops earlier), so
+    the ETA is one too: it can only come in early.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        branches = 1 + len(plan.opts.candidates)
+        self.rounds = 0 if plan.opts.quick else plan.opts.rounds
+        self.total = branches + (0 if plan.opts.quick else 1 + self.rounds * (branches + 1))
+        self.done, self.fresh, self.started = 0, 0, time.perf_counter()
 
     def step(self, label: str, round_no: int, result: RunResult, resumed: bool) -> None:
         self.done += 1
+        self.fresh += not resumed
+        elapsed = time.perf_counter() - self.started
         how = "resumed" if resumed else f"{result.wall_s:.2f}s"
-        log.info("[%d/%d] round %d/%d %-20s %-8s %s (elapsed %.1fs)", self.done, self.total, round_no + 1,
-                 self.rounds, label, result.status, how, time.perf_counter() - self.started)
+        which = "equivalence round" if round_no == 0 else f"timing round {round_no}/{self.rounds}"
+        log.info("[%d/≤%d] %s %-20s %-8s %s (elapsed %.0fs%s)", self.done, self.total, which, label, result.status,
+                 how, elapsed, self.eta(elapsed))
+
+    def eta(self, elapsed: float) -> str:
+        if not self.fresh or self.done >= self.total:
+            return ""
+        return f", at most ~{elapsed / self.fresh * (self.total - self.done):.0f}s left"
 
 
 def _stop_if_baseline_broken(plan: Plan, label: str, result: RunResult) -> None:

@@ -68,7 +68,7 @@ VARIANTS = {
     "pixel": ("CHANGE_PIXEL = False", "CHANGE_PIXEL = True"),
     "collide": ("DROP_BOUNDARY = False", "DROP_BOUNDARY = True"),
     "crash": ("CRASH_AT = 0 ", "CRASH_AT = 2 "),
-    "slow": ("SLEEP_PER_EPOCH = 0.0", "SLEEP_PER_EPOCH = 0.03"),
+    "slow": ("SLEEP_PER_EPOCH = 0.0", "SLEEP_PER_EPOCH = 0.06"),  # > 50 ticks of the 1 ms log clock
     "hang": ("SLEEP_ONCE = 0.0", "SLEEP_ONCE = 30.0"),
     "flaky": ("FLAKY = False", "FLAKY = True"),
     "threads": ("import argparse, logging, time", "import argparse, logging, time\nimport os\nos.environ['OMP_NUM_THREADS'] = '1'"),

@@ -32,6 +32,7 @@ class Behaviour:
     stderr: str = ""
     drift_from_rep: int | None = None  # from this repetition on, the losses change (non-determinism)
     pixel: tuple[int, int] | None = None  # one pixel of the second panel changed
+    rss_mb: float = 300.0
     jitter: tuple[float, ...] = field(default=JITTER)
 
 
@@ -67,7 +68,7 @@ def polytope_run(b: Behaviour, rep: int, save_interval: int = 2) -> ScriptedRun:
     if b.status != "ok":
         return ScriptedRun(stderr="\n".join(lines[:2]) + "\n" + b.stderr, status=b.status,
                            returncode=None if b.status == "timeout" else 1, wall_s=wall)
-    return ScriptedRun(stderr="\n".join(lines) + "\n", files=files, wall_s=wall, peak_rss_mb=300.0 * k)
+    return ScriptedRun(stderr="\n".join(lines) + "\n", files=files, wall_s=wall, peak_rss_mb=b.rss_mb * k)
 
 
 def script(behaviours: dict[str, Behaviour]):

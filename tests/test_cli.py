@@ -19,7 +19,7 @@ from harness.cli import main
 
 def compare(fake_repo: Path, work: Path, *args: str) -> Result:
     argv = ["compare", "--repo", str(fake_repo), "--work-dir", str(work), "--report", str(work / "r.md"),
-            "--json", str(work / "r.json"), *args]
+            "--json", str(work / "r.json"), "--preset", "small", *args]
     return CliRunner().invoke(main, argv, catch_exceptions=False)
 
 
@@ -164,8 +164,8 @@ def test_nondeterministic_candidate_is_not_equivalent(fake_repo: Path, tmp_path:
 @pytest.mark.parametrize(
     "args, code, stderr_has",
     [
-        (["base", "same", "--quick"], 0, "round 1/1"),
-        (["base", "rng", "--quick"], 1, "round 1/1"),
+        (["base", "same", "--quick"], 0, "equivalence round same"),
+        (["base", "rng", "--quick"], 1, "equivalence round rng"),
         (["base", "nope", "--quick"], 2, "Error: no branch, tag or commit named 'nope'"),
     ],
 )
@@ -185,9 +185,9 @@ def test_remote_tracking_branch_of_the_source_resolves(fake_repo: Path, tmp_path
 
 
 def test_raising_repeat_only_runs_the_new_rounds(fake_repo: Path, tmp_path: Path) -> None:
-    compare(fake_repo, tmp_path, "base", "same", "--repeat", "2")
+    compare(fake_repo, tmp_path, "base", "slow", "--repeat", "2")
     first = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/*/rep-*/result.json")}
-    result = compare(fake_repo, tmp_path, "base", "same", "--repeat", "4")
+    result = compare(fake_repo, tmp_path, "base", "slow", "--repeat", "6")
     after = list(tmp_path.glob("runs/*/*/rep-*/result.json"))
-    assert result.exit_code in (0, 1) and len(first) == 6 and len(after) == 12
+    assert result.exit_code == 1 and len(first) == 3 + 2 * 3 and len(after) == 3 + 5 * 3  # stops at the 5-round minimum
     assert all(p.stat().st_mtime_ns == t for p, t in first.items())

@@ -28,7 +28,7 @@ SEED_JSON = REPO_ROOT / "reports" / "seed-1024.json"
 def compared(fake_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> CompareRun:
     """base vs same (identical), pixel (one pixel per image differs), crash; four rounds."""
     behaviours = {"pixel": Behaviour(pixel=(2, 3)), "crash": Behaviour(status="crashed", stderr="RuntimeError: boom")}
-    opts = CompareOptions(baseline="base", candidates=["same", "pixel", "crash"], repo=str(fake_repo),
+    opts = CompareOptions(baseline="base", preset="small", candidates=["same", "pixel", "crash"], repo=str(fake_repo),
                           work_dir=tmp_path_factory.mktemp("work"), repeat=4, threads=1)
     return run_compare(opts, FakeExecutor(script(behaviours)))
 
@@ -117,7 +117,7 @@ def test_report_of_a_bad_file_is_one_line_exit_2(tmp_path: Path, content: str | 
 
 
 def test_quick_report_has_no_chart(fake_repo: Path, tmp_path: Path) -> None:
-    opts = CompareOptions(baseline="base", candidates=["same"], repo=str(fake_repo), work_dir=tmp_path / "w",
+    opts = CompareOptions(baseline="base", preset="small", candidates=["same"], repo=str(fake_repo), work_dir=tmp_path / "w",
                           quick=True, threads=1)
     done = run_compare(opts, FakeExecutor(script({})))
     out = tmp_path / "q.md"

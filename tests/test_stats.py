@@ -47,32 +47,18 @@ def test_is_unstable_boundary():
 
 # --- MWU minimum n / repeats --------------------------------------------------
 
-def test_min_repeats_for_significance():
-    assert stats.min_repeats_for_significance(0.05) == 4   # 2/70 = 0.029
-    assert stats.min_repeats_for_significance(0.10) == 4   # 2/20 = 0.1, not < 0.1
-    assert stats.min_repeats_for_significance(0.11) == 3
-    assert stats.min_repeats_for_significance(0.01) == 5   # 2/252 = 0.0079
-
-
-def test_min_repeats_is_really_reachable():
-    n = stats.min_repeats_for_significance()
-    lo, hi = list(range(n)), list(range(10, 10 + n))
-    assert stats.mann_whitney_p(lo, hi) < 0.05
-    assert stats.mann_whitney_p(lo[:-1], hi[:-1]) >= 0.05
-
-
 def test_repeats_needed_monotone_in_noise():
     needs = [stats.repeats_needed(_draw(1.0, sd, 30, seed=1))
              for sd in (0.01, 0.05, 0.1, 0.2)]
     assert needs == sorted(needs)
-    assert needs[0] == stats.min_repeats_for_significance()
+    assert needs[0] == stats.MIN_ROUNDS
     assert needs[-1] > 50
 
 
 def test_repeats_needed_matches_formula():
     samples = [0.9, 1.0, 1.1]  # cv = 0.1
     z = 1.959964 + 1.644854
-    expected = math.ceil((z * 0.1 * math.sqrt(2) / 0.05) ** 2 * 1.05)
+    expected = math.ceil((z * 0.1 * math.sqrt(2) / 0.05) ** 2)
     assert stats.repeats_needed(samples) == expected
 
 
@@ -83,12 +69,16 @@ def test_repeats_needed_smaller_effect_needs_more():
 
 
 def test_repeats_needed_without_noise_estimate_is_the_floor():
-    assert stats.repeats_needed([1.0]) == 4
+    assert stats.repeats_needed([1.0]) == stats.MIN_ROUNDS
     with pytest.raises(ValueError):
         stats.repeats_needed([1.0, 1.1], effect=0)
 
 
 # --- paired ratios / CI -------------------------------------------------------
+
+def _logs(ratios):
+    return [math.log(r) for r in ratios]
+
 
 def test_paired_ratios_skips_bad_rounds():
     base = [2.0, 1.0, None, 3.0, float("nan"), 4.0]
@@ -97,135 +87,126 @@ def test_paired_ratios_skips_bad_rounds():
 
 
 def test_ratio_ci_deterministic_ignores_global_rng():
-    ratios = _draw(1.1, 0.05, 12, seed=3)
-    first = stats.ratio_ci(ratios, seed=7)
+    logs = _logs(_draw(1.1, 0.05, 12, seed=3))
+    first = stats.ratio_ci(logs, seed=7)
     np.random.seed(123)
     np.random.random(10)
-    assert stats.ratio_ci(ratios, seed=7) == first
+    assert stats.ratio_ci(logs, seed=7) == first
     lo, hi = first
-    assert min(ratios) <= lo < float(np.median(ratios)) < hi <= max(ratios)
+    assert math.exp(min(logs)) <= lo < math.exp(np.mean(logs)) < hi <= math.exp(max(logs))
 
 
 def test_ratio_ci_small_n_is_range():
-    assert stats.ratio_ci([1.2, 0.9]) == (0.9, 1.2)
-    assert stats.ratio_ci([1.1]) == (1.1, 1.1)
+    assert stats.ratio_ci(_logs([1.2, 0.9])) == pytest.approx((0.9, 1.2))
+    assert stats.ratio_ci(_logs([1.1])) == pytest.approx((1.1, 1.1))
 
 
 def test_ratio_ci_covers_true_ratio():
-    """Over repeated experiments the 95 % CI should usually contain the truth."""
-    true = 1.25
+    """Over repeated experiments the 95 % BCa interval should usually contain the truth."""
     hits = 0
     for seed in range(40):
-        base = _draw(1.0, 0.03, 10, seed=seed)
-        cand = _draw(0.8, 0.03, 10, seed=1000 + seed)
-        lo, hi = stats.ratio_ci(stats.paired_ratios(base, cand), n_boot=1000)
-        assert lo <= hi
-        hits += lo <= true <= hi
-    assert hits >= 32  # bootstrap median CIs are a bit narrow at n=10
+        logs = list(np.random.default_rng(seed).normal(math.log(1.25), 0.04, 10))
+        lo, hi = stats.ratio_ci(logs)
+        hits += lo <= 1.25 <= hi
+    assert hits >= 33
 
 
-def test_ratio_ci_wider_at_lower_confidence_is_narrower():
-    ratios = _draw(1.0, 0.1, 15, seed=4)
-    lo90, hi90 = stats.ratio_ci(ratios, confidence=0.90)
-    lo99, hi99 = stats.ratio_ci(ratios, confidence=0.99)
+def test_ratio_ci_higher_confidence_is_wider():
+    logs = _logs(_draw(1.0, 0.1, 15, seed=4))
+    lo90, hi90 = stats.ratio_ci(logs, confidence=0.90)
+    lo99, hi99 = stats.ratio_ci(logs, confidence=0.99)
     assert lo99 <= lo90 and hi90 <= hi99 and (hi99 - lo99) > (hi90 - lo90)
 
 
-# --- Mann-Whitney -------------------------------------------------------------
-
-def test_mann_whitney_degenerate_cases_return_one():
-    assert stats.mann_whitney_p([1.0], [2.0, 3.0]) == 1.0
-    assert stats.mann_whitney_p([1.0, 1.0], [1.0, 1.0]) == 1.0
-
-
-def test_mann_whitney_exact_and_ties():
-    assert stats.mann_whitney_p([1, 2, 3, 4], [5, 6, 7, 8]) == pytest.approx(2 / 70)
-    p_ties = stats.mann_whitney_p([1, 1, 2, 2], [3, 3, 4, 4])
-    assert 0 < p_ties < 0.05
+def test_paired_p_degenerate_cases():
+    assert stats.paired_p([0.1]) == 1.0
+    assert stats.paired_p([0.0, 0.0, 0.0]) == 1.0
+    assert stats.paired_p([0.1, 0.1, 0.1]) == 0.0
+    assert 0 < stats.paired_p([0.1, 0.12, 0.09, 0.11]) < 0.001
 
 
-# --- speed_verdict ------------------------------------------------------------
+# --- the sequential design ------------------------------------------------------
 
-def test_verdict_faster():
-    v = stats.speed_verdict(_draw(1.0, 0.02, 8, 10), _draw(0.8, 0.02, 8, 11))
-    assert v["verdict"] == "faster" and v["significant"]
-    assert v["speedup"] == pytest.approx(1.25, rel=0.05)
-    assert v["ci"][0] > 1 and v["p_value"] < 0.05
-
-
-def test_verdict_slower():
-    v = stats.speed_verdict(_draw(1.0, 0.02, 8, 12), _draw(1.2, 0.02, 8, 13))
-    assert v["verdict"] == "slower" and v["significant"]
-    assert v["speedup"] < 1 and v["ci"][1] < 1
+def test_per_look_alpha_is_bonferroni_over_the_looks():
+    assert stats.per_look_alpha(0.05, 5, 20) == pytest.approx(0.05 / 16)
+    assert stats.per_look_alpha(0.05, 5, 5) == 0.05
+    assert stats.per_look_alpha(0.05, 5, 3) == 0.05
 
 
-def test_verdict_equal_distributions():
-    v = stats.speed_verdict(_draw(1.0, 0.02, 8, 14), _draw(1.0, 0.02, 8, 15))
-    assert v["verdict"] == "no significant difference"
-    assert not v["significant"]
+def _sequential(base_sd: float, cand_mean: float, seed: int, threshold: float = 0.05, max_rounds: int = 20):
+    """Play the stopping rule on synthetic paired rounds; return (verdict, rounds used)."""
+    rng = np.random.default_rng(seed)
+    alpha = stats.per_look_alpha(0.05, stats.MIN_ROUNDS, max_rounds)
+    base, cand = [], []
+    for n in range(1, max_rounds + 1):
+        drift = rng.normal(1, 0.05)  # a round's machine load hits both branches alike
+        base.append(drift * rng.normal(1.0, base_sd))
+        cand.append(drift * rng.normal(cand_mean, base_sd))
+        if n >= stats.MIN_ROUNDS:
+            v = stats.speed_verdict(base, cand, threshold=threshold, alpha=alpha, final=n == max_rounds)
+            if v["settled"] or n == max_rounds:
+                return v["verdict"], n
 
 
-def test_equal_distributions_rarely_declared_different():
-    declared = sum(
-        stats.speed_verdict(_draw(1.0, 0.05, 8, s), _draw(1.0, 0.05, 8, 500 + s))[
-            "significant"]
-        for s in range(50)
-    )
-    assert declared < 3
+def test_known_equal_is_rarely_called_different_even_when_peeking():
+    verdicts = [_sequential(0.03, 1.0, seed)[0] for seed in range(100)]
+    assert sum(v in ("faster", "slower") for v in verdicts) <= 5
+    assert verdicts.count(stats.SAME) >= 80
 
 
-def test_false_positive_rate_with_no_threshold_near_alpha():
-    """With threshold 0 only p and the CI guard; the rate must stay near alpha."""
-    declared = sum(
-        stats.speed_verdict(_draw(1.0, 0.05, 8, s), _draw(1.0, 0.05, 8, 900 + s),
-                            threshold=0.0)["significant"]
-        for s in range(50)
-    )
-    assert declared <= 5
+def test_known_different_is_found_early():
+    found = [_sequential(0.03, 1.10, seed) for seed in range(40)]
+    assert sum(v == "slower" for v, _ in found) >= 38
+    assert np.mean([n for _, n in found]) < 8
 
 
-def test_significant_but_within_threshold():
-    base = _draw(1.0, 0.002, 8, 16)
-    cand = _draw(1 / 1.03, 0.002, 8, 17)
-    v = stats.speed_verdict(base, cand)
-    assert v["p_value"] < 0.05
-    assert v["verdict"] == "no significant difference"
-    assert v["reason"] == "1.03× is within the 5% threshold"
-    assert stats.speed_verdict(base, cand, threshold=0.01)["verdict"] == "faster"
+def test_settled_inside_the_band_is_no_difference():
+    base = [1.0, 1.01, 0.99, 1.0, 1.0, 1.01]
+    v = stats.speed_verdict(base, base, alpha=0.003)
+    assert (v["verdict"], v["settled"]) == (stats.SAME, True) and v["reason"].endswith("inside ±5.0%")
 
 
-def test_slower_within_threshold_is_not_slower():
-    v = stats.speed_verdict(_draw(1.0, 0.002, 8, 18), _draw(1.03, 0.002, 8, 19))
-    assert v["verdict"] == "no significant difference"
-    assert "threshold" in v["reason"]
+def test_noisy_and_unresolved_is_inconclusive_with_its_noise():
+    base = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    cand = [0.8, 1.25, 0.9, 1.2, 0.85, 1.15]
+    v = stats.speed_verdict(base, cand, alpha=0.003)
+    assert not v["settled"] and v["verdict"].startswith("inconclusive (noise ±") and not v["significant"]
 
 
-def test_noise_floor_blocks_verdict():
-    base, cand = _draw(1.0, 0.01, 8, 20), _draw(1 / 1.08, 0.01, 8, 21)
-    assert stats.speed_verdict(base, cand)["verdict"] == "faster"
-    v = stats.speed_verdict(base, cand, noise_floor=0.10)
-    assert v["verdict"] == "no significant difference"
-    assert v["reason"] == "within the measured noise floor ±10.0%"
+def test_faster_reports_the_conservative_speedup():
+    v = stats.speed_verdict([1.0] * 6, [0.5, 0.49, 0.51, 0.5, 0.52, 0.48], alpha=0.003)
+    assert (v["verdict"], v["settled"]) == ("faster", True)
+    assert v["conservative"] == v["ci"][0] and 1.9 < v["conservative"] < v["speedup"]
 
 
-def test_p_value_reason():
-    v = stats.speed_verdict(_draw(1.0, 0.2, 6, 22), _draw(1.0, 0.2, 6, 23))
-    assert v["verdict"] == "no significant difference"
-    assert v["reason"].startswith("p=") and "≥ 0.05" in v["reason"]
+def test_memory_words():
+    v = stats.speed_verdict([100.0] * 6, [50.0, 50.5, 49.5, 50.0, 50.2, 49.8], alpha=0.003, words=stats.MEMORY_WORDS)
+    assert v["verdict"] == "lower"
 
 
-def test_too_few_repeats():
-    v = stats.speed_verdict([1.0, 1.0, 1.0], [0.5, 0.5, 0.5])
-    assert v["verdict"] == "no significant difference"
-    assert "too few repeats" in v["reason"]
-    assert v["speedup"] == 2.0
+def test_noise_floor_widens_the_band():
+    base, cand = [1.0] * 6, [1 / 1.08 * k for k in (1.0, 1.01, 0.99, 1.0, 1.005, 0.995)]
+    assert stats.speed_verdict(base, cand, alpha=0.003)["verdict"] == "faster"
+    assert stats.speed_verdict(base, cand, alpha=0.003, noise_floor=0.10)["verdict"] == stats.SAME
 
 
-def test_too_few_valid_rounds_counts_after_skipping():
-    v = stats.speed_verdict([1.0, 1.0, 1.0, None], [0.5, 0.5, 0.5, 0.5])
-    assert "too few repeats" in v["reason"]
+def test_too_few_rounds():
+    v = stats.speed_verdict([1.0, 1.0], [0.5, 0.5])
+    assert v["verdict"] == "inconclusive (too few rounds)" and v["speedup"] == 2.0
     empty = stats.speed_verdict([], [])
-    assert empty["speedup"] is None and empty["ci"] == [None, None]
+    assert empty["speedup"] is None and empty["ci"] is None
+
+
+# --- shapes of noise ------------------------------------------------------------
+
+def test_bimodal_times_give_two_modes():
+    two = stats.modes([5.2, 13.9, 5.5, 14.3, 5.1, 13.6, 5.8, 14.8])
+    assert two is not None and two[0]["median"] == pytest.approx(5.35) and two[1]["median"] == pytest.approx(14.1)
+
+
+@pytest.mark.parametrize("values", [[1.0, 1.02, 0.98, 1.01, 0.99, 1.03], [1.0, 1.0, 1.0, 5.0], [1.0, 2.0]])
+def test_unimodal_or_single_outlier_is_not_bimodal(values):
+    assert stats.modes(values) is None
 
 
 # --- noise floor --------------------------------------------------------------
@@ -273,16 +254,6 @@ def test_relative_difference():
     assert stats.relative_difference(2.0, 2.5) == pytest.approx(0.25)
     with pytest.raises(ValueError):
         stats.relative_difference(0.0, 1.0)
-
-
-def test_ci_including_one_blocks_verdict():
-    """The CI gate on its own: significant p and a big median are not enough."""
-    verdict, reason = stats._classify(1.2, (0.98, 1.3), p=0.01, alpha=0.05,
-                                      margin=0.05, threshold=0.05)
-    assert verdict == "no significant difference"
-    assert reason == "CI [0.980, 1.300] includes 1"
-    assert stats._classify(1.2, (1.02, 1.3), 0.01, 0.05, 0.05, 0.05)[0] == "faster"
-    assert stats._classify(0.8, (0.7, 0.95), 0.01, 0.05, 0.05, 0.05)[0] == "slower"
 
 
 def test_schedule_prefix_is_stable_when_rounds_grow():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,13 +11,16 @@ from click.testing import CliRunner
 from PIL import Image
 
 from harness.cli import main
-from harness.commands.sweep import parse_grid, split_values
+from harness.commands.sweep import parse_grid, run_sweep, split_values
+from harness.executors.fake import FakeExecutor
+from harness.plan import CompareOptions
+from scripted import Behaviour, script
 
 
 def sweep(fake_repo: Path, tmp_path: Path, *args: str) -> tuple[int, str, pd.DataFrame]:
     out = tmp_path / "sweep"
     argv = ["sweep", "base", "same", "pixel", "--repo", str(fake_repo), "--work-dir", str(tmp_path / "w"),
-            "--out", str(out), *args]
+            "--out", str(out), "--preset", "small", *args]
     result = CliRunner().invoke(main, argv, catch_exceptions=False)
     return result.exit_code, result.output, pd.read_csv(out / "sweep.csv") if (out / "sweep.csv").exists() else None
 
@@ -42,10 +46,13 @@ def test_invalid_grid_point_is_marked_and_the_rest_still_run(fake_repo: Path, tm
     assert code == 1
 
 
-def test_sweep_with_repeats_carries_the_compare_verdict(fake_repo: Path, tmp_path: Path) -> None:
-    code, output, table = sweep(fake_repo, tmp_path, "--grid", "size=64", "--repeat", "2")
-    verdict = table.loc[0, "same verdict"]
-    assert verdict.startswith("no significant difference ") and "×" in verdict
+def test_sweep_with_repeats_carries_the_compare_verdict_and_ci(fake_repo: Path, tmp_path: Path) -> None:
+    opts = CompareOptions(baseline="base", preset="small", candidates=["same"], repo=str(fake_repo), work_dir=tmp_path / "w",
+                          repeat=6, threads=1)
+    executor = FakeExecutor(script({"same": Behaviour(vis_s=0.25)}))
+    table, _ = run_sweep(opts, {"size": ["64", "96"]}, [], tmp_path / "out", executor)
+    for verdict in table["same verdict"]:
+        assert re.fullmatch(r"faster 1\.71× \[1\.\d\d, 1\.\d\d\]", verdict), verdict
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,10 @@ SLOWER_TRAINING_WARNING = ("visualisation faster (1.11×) but training slower (0
                            "train+visualise period verdict: no significant difference")
 
 
-def compare_with(fake_repo: Path, tmp_path: Path, cand: Behaviour, repeat: int = 6, name: str = "same"):
-    executor = FakeExecutor(script({name: cand}))
-    opts = CompareOptions(baseline="base", candidates=[name], repo=str(fake_repo), work_dir=tmp_path,
+def compare_with(fake_repo: Path, tmp_path: Path, cand: Behaviour, repeat: int = 6, name: str = "same",
+                 base: Behaviour | None = None):
+    executor = FakeExecutor(script({name: cand, **({"base": base} if base else {})}))
+    opts = CompareOptions(baseline="base", preset="small", candidates=[name], repo=str(fake_repo), work_dir=tmp_path,
                           repeat=repeat, threads=1)
     doc = run_compare(opts, executor).doc
     return doc, doc.candidates[0], exit_code(doc.candidates), executor
@@ -59,15 +60,56 @@ def test_slower_training_names_the_trade_off(fake_repo: Path, tmp_path: Path) ->
     assert SLOWER_TRAINING_WARNING in entry.warnings
 
 
-def test_faster_numbers_are_the_scripted_ones(fake_repo: Path, tmp_path: Path) -> None:
-    doc, entry, _, executor = compare_with(fake_repo, tmp_path, Behaviour(vis_s=0.25))
+def calls_per_label(executor: FakeExecutor) -> dict[str, int]:
+    return {label: sum(c.label == label for c in executor.calls) for label in dict.fromkeys(c.label for c in executor.calls)}
+
+
+def test_faster_numbers_are_the_scripted_ones_and_it_stops_at_the_minimum(fake_repo: Path, tmp_path: Path) -> None:
+    doc, entry, _, executor = compare_with(fake_repo, tmp_path, Behaviour(vis_s=0.25), repeat=20)
     assert entry.speedup["visualise"] == pytest.approx(2.0, rel=0.01)
     assert entry.speedup["period"] == pytest.approx(0.6 / 0.35, rel=0.01)
-    assert len(executor.calls) == 3 * 6  # baseline, its twin, the candidate: six rounds each
+    assert entry.speed["period"].conservative == entry.speed["period"].ci[0] > 1.05
+    # the equivalence round (baseline, twin, candidate), then 5 timing rounds: settled at the first look
+    assert calls_per_label(executor) == {"base": 6, "base.self": 6, "same": 6}
+    assert (doc.settings.rounds_run, entry.timing_rounds) == (5, 5)
+    assert entry.timing_note == "settled after 5 timing rounds"
     assert doc.noise_floor is not None and doc.noise_floor.floor == pytest.approx(0.0, abs=1e-9)
 
 
-def test_quick_mode_gives_no_speed_verdict(fake_repo: Path, tmp_path: Path) -> None:
-    _, entry, code, executor = compare_with(fake_repo, tmp_path, Behaviour(vis_s=0.25), repeat=1)
-    assert len(executor.calls) == 3  # --repeat 1 still has the twin; quick mode is tested in test_cli
-    assert entry.speed["period"].reason.startswith("too few repeats") and code == 0
+@pytest.mark.parametrize("cand, note", [
+    (Behaviour(losses=(0.6, 0.4, 0.3, 0.2)), "not timed: NOT equivalent after the equivalence round"),
+    (Behaviour(status="crashed", stderr="RuntimeError: boom"), "not timed: crashed after the equivalence round"),
+])
+def test_a_settled_verdict_gets_no_timing_rounds(fake_repo: Path, tmp_path: Path, cand: Behaviour, note: str) -> None:
+    doc, entry, _, executor = compare_with(fake_repo, tmp_path, cand, repeat=20)
+    assert calls_per_label(executor) == {"base": 1, "base.self": 1, "same": 1}
+    assert entry.timing_note == note and entry.speed["period"].verdict == "not judged"
+
+
+def test_unresolved_noise_runs_to_the_cap_and_says_inconclusive(fake_repo: Path, tmp_path: Path) -> None:
+    wobble = (1.0, 1.3, 0.8, 1.25, 0.85, 1.2, 0.9, 1.15)
+    doc, entry, code, executor = compare_with(fake_repo, tmp_path, Behaviour(jitter=wobble), repeat=8)
+    assert entry.verdict.startswith("equivalent, inconclusive (noise ±") and code == 0
+    assert calls_per_label(executor)["same"] == 9 and doc.settings.rounds_run == 8
+    assert entry.timing_note == "not settled after 8 timing rounds (--repeat 8)"
+
+
+def test_phase_shorter_than_the_log_clock_is_not_measurable(fake_repo: Path, tmp_path: Path) -> None:
+    short = Behaviour(epoch_s=0.004, vis_s=0.2)
+    doc, entry, _, _ = compare_with(fake_repo, tmp_path, short, repeat=6, base=Behaviour(epoch_s=0.003))
+    assert entry.speed["train_epoch"].verdict.startswith("speed not measurable at this size (phase ")
+    assert entry.speed["train_epoch"].verdict.endswith(" ms, clock 1 ms)")
+    assert any(w.startswith("train_epoch: speed not measurable") for w in doc.warnings)
+
+
+def test_bimodal_candidate_reports_both_modes(fake_repo: Path, tmp_path: Path) -> None:
+    two = (1.0, 2.6, 1.02, 2.7, 0.98, 2.65, 1.01, 2.62)
+    doc, entry, _, _ = compare_with(fake_repo, tmp_path, Behaviour(jitter=two), repeat=8)
+    assert set(entry.speed["visualise"].modes) == {"candidate"}
+    assert any(w.startswith("same bimodal: visualise is ") for w in entry.warnings)
+
+
+@pytest.mark.parametrize("rss, word", [(150.0, "lower"), (600.0, "higher")])
+def test_memory_is_lower_or_higher_not_faster(fake_repo: Path, tmp_path: Path, rss: float, word: str) -> None:
+    _, entry, _, _ = compare_with(fake_repo, tmp_path, Behaviour(vis_s=0.25, rss_mb=rss))
+    assert entry.speed["peak_rss_mb"].verdict == word

@@ -39,8 +39,8 @@ def run_compare(opts: CompareOptions, executor: Executor | None = None, config: 
     """Plan, execute, analyse; compare.json is written into the run folder."""
     plan = plan_compare(opts, config)
     log.info("run folder %s", plan.run_root)
-    results = execute_plan(plan, executor or make_executor("local"))
-    doc = analyse(plan, results, harness_info(), source_label(opts))
+    execution = execute_plan(plan, executor or make_executor("local"))
+    doc = analyse(plan, execution, harness_info(), source_label(opts))
     export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
     return CompareRun(doc, plan.run_root)
 

@@ -164,7 +164,7 @@ def render(doc: CompareDocument, links: dict[str, dict[str, str]]) -> str:
 def _header(doc: CompareDocument) -> str:
     names = ", ".join(c.name for c in doc.candidates) or DASH
     s = doc.settings
-    meta = [f"task: **{doc.task.name}**", f"preset: **{doc.task.preset or DASH}**", f"rounds: **{s.rounds}**",
+    meta = [f"task: **{doc.task.name}**", f"preset: **{doc.task.preset or DASH}**", _rounds(s),
             f"device: **{s.device}**", f"created: {doc.created}", f"threshold: {s.threshold:g}"]
     lines = [f"# evalharness compare: {doc.baseline} vs {names}", "", " · ".join(meta + (["quick mode"] if s.quick else []))]
     if doc.task.params:
@@ -172,6 +172,15 @@ def _header(doc: CompareDocument) -> str:
     if doc.warnings:
         lines += ["", "**Warnings**", "", *(f"- ⚠️ {_inline(w)}" for w in doc.warnings)]
     return "\n".join(lines)
+
+
+def _rounds(s: Any) -> str:
+    """How many timing rounds ran, of how many allowed (documents before sequential rounds: the fixed count)."""
+    if s.quick:
+        return "rounds: **1** (equivalence only)"
+    if not s.rounds_run:
+        return f"rounds: **{s.rounds}**"
+    return f"timing rounds: **{s.rounds_run}** of ≤{s.rounds} (sequential, each look at α={s.alpha_look:.2g})"
 
 
 def _time_phases(doc: CompareDocument) -> list[str]:
@@ -211,6 +220,8 @@ def _noise_row(n: NoiseFloor, sha: str, phases: list[str], doc: CompareDocument)
 def _speedup_cell(v: PhaseVerdict | None) -> str:
     if v is None or not _is_number(v.speedup):
         return DASH
+    if v.verdict == "not judged":
+        return f"{v.speedup:.2f}× (1 run)"
     ci = _ci(v.ci)
     return f"{v.speedup:.2f}×" if ci == DASH else f"{v.speedup:.2f}× {ci}"
 
@@ -224,7 +235,10 @@ def _candidate_section(c: CandidateVerdict, doc: CompareDocument, links: dict[st
 
 
 def _verdict_block(c: CandidateVerdict) -> str:
-    return f"**{_inline(c.verdict)}** — {_inline(c.diagnosis)}\n\nStatus: `{c.status}` · commit: `{c.sha}`"
+    lines = [f"**{_inline(c.verdict)}** — {_inline(c.diagnosis)}", "", f"Status: `{c.status}` · commit: `{c.sha}`"]
+    if c.timing_note:
+        lines[-1] += f" · timing: {_inline(c.timing_note)}"
+    return "\n".join(lines)
 
 
 def _flags_block(c: CandidateVerdict) -> str:
@@ -237,9 +251,25 @@ def _flags_block(c: CandidateVerdict) -> str:
 
 
 def _speed_lines(c: CandidateVerdict, doc: CompareDocument) -> str:
-    lines = [f"- **{p}**: {_inline(v.verdict)}" + (f" ({_inline(v.reason)})" if v.reason else "")
-             for p in [*_time_phases(doc), MEMORY_PHASE] if (v := c.speed.get(p)) is not None]
-    return "\n".join(["### Speed", "", *lines]) if lines else ""
+    lines = [_speed_line(p, v) for p in [*_time_phases(doc), MEMORY_PHASE] if (v := c.speed.get(p)) is not None]
+    if not lines:
+        return ""
+    head = ["### Speed", ""]
+    if doc.settings.rounds_run and not doc.settings.quick:
+        level = 1 - doc.settings.alpha_look
+        head += [f"Intervals are {level:.1%} BCa bootstrap intervals of the geometric-mean ratio (each look at "
+                 f"α={doc.settings.alpha_look:.2g}, so {1 - doc.settings.alpha:.0%} overall across the sequential "
+                 "looks).", ""]
+    return "\n".join(head + lines)
+
+
+def _speed_line(phase: str, v: PhaseVerdict) -> str:
+    line = f"- **{phase}**: {_inline(v.verdict)}" + (f" ({_inline(v.reason)})" if v.reason else "")
+    if _is_number(v.conservative):
+        line += f"; at least {v.conservative:.2f}× with significance"
+    for side, found in v.modes.items():
+        line += f"; {side} bimodal: " + " or ".join(f"{m.median:.3g} (n={m.n})" for m in found)
+    return line
 
 
 def _metrics_section(m: MetricComparison, step_key: str) -> str:

@@ -8,11 +8,15 @@ baseline's; every repetition is also checked against its own first run
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from harness import checkout, layout
 from harness import constants as C
-from harness.judge import equivalence, flags, speed, verdicts
+from harness.judge import equivalence, flags, speed, stats, verdicts
 from harness.plan import Plan
+
+if TYPE_CHECKING:
+    from harness.rounds import Execution
 from harness.results import (CandidateVerdict, CompareDocument, HarnessInfo, NoiseFloor, RunResult, Settings,
                              TaskInfo, Tolerance)
 from harness.tasks import command_template
@@ -52,22 +56,60 @@ def _equivalence_fields(plan: Plan, name: str, base: RunResult, cand: RunResult,
             "diagnosis": equivalence.diagnose(cand, metrics, rows, plan.task, plan.opts.timeout_s)}
 
 
-def _speed_part(plan: Plan, name: str, results: Results, floors: dict[str, float], status: str,
-                equivalent: bool) -> tuple[dict, str, list[str]]:
-    """(per-phase speed verdicts, the verdict words, speed warnings); --quick judges no speed."""
-    judging, base, cand = plan.task.judging, results[plan.opts.baseline], results[name]
-    if plan.opts.quick:
-        judged = speed.not_judged(base, cand, speed.judged_phases(judging))
-        return judged, verdicts.verdict_text(status, equivalent, True, None), []
-    judged = speed.judge(base, cand, plan.opts.threshold, floors, speed.judged_phases(judging))
+def timing_runs(results: Results, label: str) -> list[RunResult]:
+    """The runs of the timing rounds (round 0, the equivalence round, is not paired)."""
+    return [r for r in results.get(label, []) if r.rep >= 1]
+
+
+def look(plan: Plan, final: bool) -> speed.Look:
+    """The level of every look of the sequential design (see stats.per_look_alpha)."""
+    return speed.Look(stats.per_look_alpha(C.ALPHA, stats.MIN_ROUNDS, plan.opts.rounds), final)
+
+
+def floors(plan: Plan, results: Results) -> dict[str, float]:
+    base = plan.opts.baseline
+    return speed.noise_floors(timing_runs(results, base), timing_runs(results, base + C.SELF_SUFFIX),
+                              speed.judged_phases(plan.task.judging))
+
+
+def not_timed_reason(plan: Plan, results: Results, name: str) -> str | None:
+    """Why the equivalence round already settles a candidate's verdict (None: it goes on to timing)."""
+    cand = results[name][0]
+    if not cand.ok:
+        return cand.status
+    tol, _ = baseline_tolerance(plan, results)
+    fields = _equivalence_fields(plan, name, results[plan.opts.baseline][0], cand, tol)
+    return None if fields["equivalent"] else verdicts.NOT_EQUIVALENT
+
+
+def timing_settled(plan: Plan, results: Results, name: str, final: bool) -> bool:
+    """Has this candidate's speed question been answered at this look?"""
+    judging = plan.task.judging
+    base, cand = timing_runs(results, plan.opts.baseline), timing_runs(results, name)
+    needed = (judging.primary, *judging.guard)
+    judged = speed.judge(base, cand, plan.opts.threshold, floors(plan, results), needed, look(plan, final))
+    return speed.settled(judged, judging)
+
+
+def _speed_part(plan: Plan, name: str, results: Results, floor: dict[str, float], status: str,
+                equivalent: bool, note: str) -> tuple[dict, str, list[str]]:
+    """(per-phase speed verdicts, the verdict words, speed warnings); no timing rounds, no speed verdict."""
+    judging, phases = plan.task.judging, speed.judged_phases(plan.task.judging)
+    base, cand = timing_runs(results, plan.opts.baseline), timing_runs(results, name)
+    if plan.opts.quick or not cand:
+        judged = speed.not_judged(results[plan.opts.baseline], results[name], phases,
+                                  "--quick: one run per branch" if plan.opts.quick else note)
+        return judged, verdicts.verdict_text(status, equivalent, plan.opts.quick, None), []
+    judged = speed.judge(base, cand, plan.opts.threshold, floor, phases, look(plan, final=True))
     verdict = verdicts.verdict_text(status, equivalent, False, judged[judging.primary].verdict)
     trade = speed.hidden_trade_off(judged, judging)
     warnings = ([trade] if trade else []) + speed.instability_warnings(
-        name, cand, plan.opts.threshold, speed.time_phases(judging))
+        name, cand, plan.opts.threshold, speed.time_phases(judging), plan.opts.rounds)
     return judged, verdicts.guard_verdict(verdict, judged, judging), warnings
 
 
-def judge_candidate(plan: Plan, name: str, results: Results, tol: Tolerance, floors: dict[str, float]) -> CandidateVerdict:
+def judge_candidate(plan: Plan, name: str, results: Results, tol: Tolerance, floor: dict[str, float],
+                    note: str = "") -> CandidateVerdict:
     """Everything the report and the JSON say about one candidate."""
     judging, base, cand = plan.task.judging, results[plan.opts.baseline], results[name]
     shown, status = _first_shown(cand), verdicts.worst_status(cand)
@@ -75,14 +117,15 @@ def judge_candidate(plan: Plan, name: str, results: Results, tol: Tolerance, flo
     drift = [d for d in consistency(plan, name, cand) if not d["consistent"]]
     if drift and fields["equivalent"] and tol.exact:
         fields.update(equivalent=False, diagnosis=equivalence.NONDETERMINISTIC_DIAGNOSIS)
-    judged, verdict, warnings = _speed_part(plan, name, results, floors, status, fields["equivalent"])
+    judged, verdict, warnings = _speed_part(plan, name, results, floor, status, fields["equivalent"], note)
+    warnings += speed.busy_warnings(name, cand)
     timing = speed.summaries(cand, speed.judged_phases(judging))
     rss = timing.get(C.MEMORY_PHASE)
     return CandidateVerdict(
         name=name, sha=plan.checkouts[name].sha, status=status, **fields, verdict=verdict, timing=timing,
         speed=judged, speedup=speed.speedups(judged, speed.time_phases(judging)),
         peak_rss_mb=rss.median if rss else None, stderr_tail=shown.stderr_tail, warnings=warnings,
-        **_diff_fields(plan, name))
+        timing_rounds=len(timing_runs(results, name)), timing_note=note, **_diff_fields(plan, name))
 
 
 def _diff_fields(plan: Plan, name: str) -> dict:
@@ -91,15 +134,16 @@ def _diff_fields(plan: Plan, name: str) -> dict:
             "flags": flags.scan_flags(checkout.diff_text(plan.source, base_sha, sha), plan.task.flag_patterns)}
 
 
-def noise_floor(plan: Plan, results: Results, floors: dict[str, float]) -> NoiseFloor | None:
+def noise_floor(plan: Plan, results: Results, floor: dict[str, float]) -> NoiseFloor | None:
     """The base-vs-base comparison: what 'no difference' measures as on this machine."""
-    twin = results.get(plan.opts.baseline + C.SELF_SUFFIX)
+    twin = timing_runs(results, plan.opts.baseline + C.SELF_SUFFIX)
     if not twin:
         return None
     judging = plan.task.judging
     phases = speed.judged_phases(judging)
-    judged = speed.judge(results[plan.opts.baseline], twin, plan.opts.threshold, {p: 0.0 for p in phases}, phases)
-    return NoiseFloor(floor=floors[judging.primary], floors=floors, speed=judged,
+    judged = speed.judge(timing_runs(results, plan.opts.baseline), twin, plan.opts.threshold,
+                         {p: 0.0 for p in phases}, phases, look(plan, final=True))
+    return NoiseFloor(floor=floor[judging.primary], floors=floor, speed=judged,
                       speedup=speed.speedups(judged, speed.time_phases(judging)), timing=speed.summaries(twin, phases))
 
 
@@ -110,25 +154,39 @@ def task_info(plan: Plan) -> TaskInfo:
                     phases=list(judging.phases), primary_phase=judging.primary, step_key=plan.task.step_key)
 
 
-def settings(plan: Plan) -> Settings:
+def settings(plan: Plan, rounds_run: int) -> Settings:
     o = plan.opts
-    return Settings(rounds=o.rounds, quick=o.quick, threshold=o.threshold, timeout_s=o.timeout_s, threads=o.threads,
-                    device=plan.device)
+    return Settings(rounds=o.rounds, rounds_run=rounds_run, min_rounds=min(stats.MIN_ROUNDS, o.rounds),
+                    alpha=C.ALPHA, alpha_look=look(plan, True).alpha, quick=o.quick, threshold=o.threshold,
+                    timeout_s=o.timeout_s, threads=o.threads, device=plan.device)
 
 
-def analyse(plan: Plan, results: Results, harness: HarnessInfo, source: str) -> CompareDocument:
+def clock_warnings(plan: Plan, results: Results) -> list[str]:
+    """Phases too short for the log's clock to time, on any branch (known after the equivalence round)."""
+    runs = [r for label in plan.labels for r in results.get(label, [])]
+    clock = speed.clock_of(runs)
+    found = [(p, speed.unmeasurable([[v for v in speed.phase_samples(results.get(label, []), p) if v is not None]
+                                     for label in plan.labels], clock)) for p in plan.task.judging.phases]
+    return [f"{p}: {text}; a larger preset would make it measurable" for p, text in found if text]
+
+
+def analyse(plan: Plan, execution: Execution, harness: HarnessInfo, source: str) -> CompareDocument:
     """The full comparison document (compare.json, --json, and the report's input)."""
-    base = plan.opts.baseline
+    results, base = execution.results, plan.opts.baseline
     tol, warnings = baseline_tolerance(plan, results)
-    phases = speed.judged_phases(plan.task.judging)
-    floors = speed.noise_floors(results[base], results.get(base + C.SELF_SUFFIX, []), phases)
-    candidates = [judge_candidate(plan, name, results, tol, floors) for name in plan.opts.candidates]
+    floor = floors(plan, results)
+    candidates = [judge_candidate(plan, name, results, tol, floor, execution.notes.get(name, ""))
+                  for name in plan.opts.candidates]
+    warnings += clock_warnings(plan, results)
     if not plan.opts.quick:
-        warnings += speed.instability_warnings(base, results[base], plan.opts.threshold,
-                                               speed.time_phases(plan.task.judging))
+        warnings += speed.instability_warnings(base, timing_runs(results, base), plan.opts.threshold,
+                                               speed.time_phases(plan.task.judging), plan.opts.rounds)
+        warnings += speed.busy_warnings(base, results[base])
     return CompareDocument(
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), harness=harness, baseline=base,
-        baseline_sha=plan.checkouts[base].sha, source=source, task=task_info(plan), settings=settings(plan),
+        baseline_sha=plan.checkouts[base].sha, source=source, task=task_info(plan),
+        settings=settings(plan, execution.rounds_run),
         environment=plan.environment, warnings=warnings, tolerance=tol,
-        baseline_timing=speed.summaries(results[base], phases), noise_floor=noise_floor(plan, results, floors),
+        baseline_timing=speed.summaries(results[base], speed.judged_phases(plan.task.judging)),
+        noise_floor=noise_floor(plan, results, floor),
         candidates=candidates)

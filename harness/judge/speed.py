@@ -10,7 +10,9 @@ none of them.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from harness import constants as C
 from harness.judge import stats
@@ -49,22 +51,72 @@ def noise_floors(base: Sequence[RunResult], twin: Sequence[RunResult], phases: S
     return {phase: stats.noise_floor(phase_samples(base, phase), phase_samples(twin, phase)) for phase in phases}
 
 
-def judge_phase(base: list[float | None], cand: list[float | None], threshold: float, floor: float) -> PhaseVerdict:
-    """speed_verdict over paired rounds, plus the instability warning."""
-    verdict = stats.speed_verdict(base, cand, threshold=threshold, noise_floor=floor)
-    unstable = any(_unstable([v for v in side if v is not None]) for side in (base, cand))
-    return PhaseVerdict(**verdict, unstable=unstable)
+#: A phase shorter than this many ticks of its clock is rounding noise, not a time.
+CLOCK_TICKS = 50
+
+
+def clock_of(results: Sequence[RunResult]) -> float:
+    """The coarsest timestamp resolution among these runs (0 when unknown)."""
+    return max((r.clock_s or 0.0 for r in results), default=0.0)
+
+
+def unmeasurable(sides: Sequence[list[float]], clock: float) -> str | None:
+    """'speed not measurable …' when the phase is under CLOCK_TICKS ticks of the log's clock on every side.
+
+    One long side is enough: a 2 ms phase that becomes 60 ms is measurably slower.
+    """
+    medians = [statistics.median(v) for v in sides if v]
+    if not medians or clock <= 0:
+        return None
+    median = max(medians)
+    if median >= CLOCK_TICKS * clock:
+        return None
+    return f"speed not measurable at this size (phase {median * 1000:.3g} ms, clock {clock * 1000:g} ms)"
+
+
+def _bimodal(side: list[float]) -> list[Summary] | None:
+    found = stats.modes(side)
+    return [Summary(**m) for m in found] if found else None
+
+
+def judge_phase(base: list[float | None], cand: list[float | None], threshold: float, floor: float,
+                look: Look, words: stats.Words = stats.TIME_WORDS, clock: float = 0.0) -> PhaseVerdict:
+    """The sequential speed verdict of one phase, with instability, modes and the clock rule."""
+    sides = {"baseline": [v for v in base if v is not None], "candidate": [v for v in cand if v is not None]}
+    too_short = unmeasurable(list(sides.values()), clock)
+    if too_short is not None:
+        return PhaseVerdict(n=len(sides["candidate"]), verdict=too_short, reason=too_short, settled=True)
+    verdict = stats.speed_verdict(base, cand, threshold=threshold, alpha=look.alpha, noise_floor=floor,
+                                  final=look.final, words=words)
+    modes = {side: m for side, values in sides.items() if (m := _bimodal(values))}
+    return PhaseVerdict(**verdict, unstable=any(_unstable(v) for v in sides.values()), modes=modes)
 
 
 def _unstable(values: list[float]) -> bool:
     return len(values) > 1 and stats.is_unstable(stats.summarize(values), C.UNSTABLE_SPREAD)
 
 
+@dataclass(frozen=True)
+class Look:
+    """One look of the sequential design: the level it tests at, and whether it is the last."""
+
+    alpha: float
+    final: bool = True
+
+
 def judge(base: Sequence[RunResult], cand: Sequence[RunResult], threshold: float, floors: dict[str, float],
-          phases: Sequence[str]) -> dict[str, PhaseVerdict]:
-    """Every phase, judged on the rounds' pairs."""
-    return {phase: judge_phase(phase_samples(base, phase), phase_samples(cand, phase), threshold, floors[phase])
+          phases: Sequence[str], look: Look) -> dict[str, PhaseVerdict]:
+    """Every phase, judged on the rounds' pairs; the task's phases obey the log clock rule."""
+    clock = clock_of([*base, *cand])
+    return {phase: judge_phase(phase_samples(base, phase), phase_samples(cand, phase), threshold, floors[phase],
+                               look, stats.MEMORY_WORDS if phase == C.MEMORY_PHASE else stats.TIME_WORDS,
+                               0.0 if phase in C.HARNESS_PHASES or phase == C.MEMORY_PHASE else clock)
             for phase in phases}
+
+
+def settled(speed: dict[str, PhaseVerdict], judging: Judging) -> bool:
+    """The speed question is answered when the primary phase and every guarded phase are settled."""
+    return all(speed[p].settled for p in (judging.primary, *judging.guard))
 
 
 def speedups(speed: dict[str, PhaseVerdict], phases: Sequence[str]) -> dict[str, float | None]:
@@ -72,26 +124,59 @@ def speedups(speed: dict[str, PhaseVerdict], phases: Sequence[str]) -> dict[str,
     return {phase: speed[phase].speedup for phase in phases}
 
 
-def not_judged(base: Sequence[RunResult], cand: Sequence[RunResult], phases: Sequence[str]) -> dict[str, PhaseVerdict]:
-    """--quick: the single-run ratio is shown, explicitly without a verdict."""
+def not_judged(base: Sequence[RunResult], cand: Sequence[RunResult], phases: Sequence[str],
+               reason: str = "--quick: one run per branch") -> dict[str, PhaseVerdict]:
+    """No timing rounds: the single-run ratio is shown, explicitly without a verdict."""
     out = {}
     for phase in phases:
-        ratios = stats.paired_ratios(phase_samples(base, phase), phase_samples(cand, phase))
+        ratios = stats.paired_ratios(phase_samples(base[:1], phase), phase_samples(cand[:1], phase))
         out[phase] = PhaseVerdict(n=len(ratios), speedup=ratios[0] if ratios else None,
-                                  verdict="not judged", reason="--quick: one run per branch")
+                                  verdict="not judged", reason=reason)
     return out
 
 
-def instability_warnings(label: str, results: Sequence[RunResult], threshold: float, phases: Sequence[str]) -> list[str]:
-    """'unstable' per phase, with the repeats the observed noise would need."""
+def instability_warnings(label: str, results: Sequence[RunResult], threshold: float, phases: Sequence[str],
+                         max_rounds: int) -> list[str]:
+    """Per phase: two modes when the times are bimodal, else 'unstable' with the rounds the noise would need."""
     warnings = []
     for phase in phases:
         values = [v for v in phase_samples(results, phase) if v is not None]
-        if len(values) > 1 and stats.is_unstable(summary := stats.summarize(values), C.UNSTABLE_SPREAD):
-            needed = stats.repeats_needed(values, effect=threshold)
-            warnings.append(f"{label} unstable: {phase} spread {summary['spread']:.0%} ≥ {C.UNSTABLE_SPREAD:.0%} "
-                            f"of its median; ~{needed} repeats needed to resolve a {threshold:.0%} difference")
+        if (two := stats.modes(values)) is not None:
+            warnings.append(f"{label} bimodal: {phase} is {_mode(two[0])} or {_mode(two[1])} across identical runs")
+        elif len(values) > 1 and stats.is_unstable(summary := stats.summarize(values), C.UNSTABLE_SPREAD):
+            warnings.append(_unstable_warning(label, phase, summary, stats.repeats_needed(values, threshold),
+                                              threshold, max_rounds))
     return warnings
+
+
+def _mode(m: dict) -> str:
+    return f"{m['median']:.3g} s (n={m['n']})"
+
+
+def _unstable_warning(label: str, phase: str, summary: dict, needed: int, threshold: float, max_rounds: int) -> str:
+    text = (f"{label} unstable: {phase} spread {summary['spread']:.0%} ≥ {C.UNSTABLE_SPREAD:.0%} of its median; "
+            f"~{needed} rounds needed to resolve a {threshold:.0%} difference")
+    if needed > max_rounds:
+        text += (f" — more than --repeat {max_rounds}: not answerable at this preset; a quieter machine, a larger "
+                 f"preset (longer phases) or a larger --threshold would answer it")
+    return text
+
+
+def busy_warnings(label: str, results: Sequence[RunResult]) -> list[str]:
+    """Runs whose CPU time fell well below their wall time, relative to the branch's usual: the machine was busy."""
+    ratios = [(r.cpu_s / r.wall_s) for r in results if r.ok and r.cpu_s and r.wall_s > 0]
+    if len(ratios) < 2:
+        return []
+    usual = statistics.median(ratios)
+    starved = [x for x in ratios if x < BUSY_FRACTION * usual]
+    if not starved:
+        return []
+    return [f"{label}: machine busy during {len(starved)} of {len(ratios)} runs (CPU/wall fell to "
+            f"{min(starved) / usual:.0%} of its usual {usual:.2f}): their times are suspect"]
+
+
+#: A run whose CPU/wall ratio is below this fraction of its branch's median waited for the machine.
+BUSY_FRACTION = 0.8
 
 
 def hidden_trade_off(speed: dict[str, PhaseVerdict], judging: Judging) -> str | None:

@@ -1,10 +1,12 @@
 """Statistics for timing comparisons between git branches.
 
 On a shared machine the same command varies 10-30 % from run to run, so a
-"faster" claim has to survive three independent checks: a rank test (is the
-shift real?), a practical threshold (is it big enough to matter?) and a
-bootstrap CI of the paired ratio (does the plausible range exclude "no change"?).
-Everything here is pure: no I/O, no module state; randomness is seeded.
+"faster" claim has to survive a paired test on the per-round log ratios, a
+practical threshold and a BCa bootstrap interval clear of it. The harness
+looks after every round and stops when the answer is settled, so each look is
+tested at a stricter level (`per_look_alpha`) that keeps the overall
+false-claim rate at or below alpha. Everything here is pure: no I/O, no
+module state; randomness is seeded.
 """
 
 from __future__ import annotations
@@ -12,20 +14,19 @@ from __future__ import annotations
 import logging
 import math
 import random
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: Largest per-side sample for which the exact MWU distribution is used;
-#: beyond it the normal approximation is accurate and much cheaper.
-EXACT_MWU_MAX_N = 20
-
-#: Mann-Whitney asymptotic relative efficiency vs. the t-test is 3/pi ~ 0.955,
-#: so a rank test needs ~1/0.955 ~ 1.05x the repeats a t-test would.
-MWU_EFFICIENCY_CORRECTION = 1.05
+#: Fewest paired rounds a verdict is attempted on (a bootstrap needs three).
+MIN_N = 3
+#: Fewest timing rounds before the sequential rule may stop.
+MIN_ROUNDS = 5
 
 
 def _valid(values: Sequence[float | None]) -> list[float]:
@@ -76,20 +77,6 @@ def is_unstable(summary: dict, limit: float = 0.10) -> bool:
     return summary["spread"] >= limit
 
 
-def min_repeats_for_significance(alpha: float = 0.05) -> int:
-    """Smallest equal n for which an exact two-sided MWU can reach p < alpha.
-
-    The most extreme outcome (complete separation) has two-sided probability
-    2 / C(2n, n); below that n no amount of speed-up can ever be "significant".
-    """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    n = 1
-    while 2 / math.comb(2 * n, n) >= alpha:
-        n += 1
-    return n
-
-
 def coefficient_of_variation(samples: Sequence[float]) -> float:
     """Sample std / mean: the noise level in the same relative units as effects."""
     values = _valid(samples)
@@ -101,43 +88,29 @@ def coefficient_of_variation(samples: Sequence[float]) -> float:
     return float(np.std(values, ddof=1)) / abs(mean)
 
 
-def repeats_needed(
-    samples: Sequence[float],
-    effect: float = 0.05,
-    alpha: float = 0.05,
-    power: float = 0.95,
-) -> int:
-    """Repeats per branch needed to detect a relative `effect` at this noise.
+def repeats_needed(samples: Sequence[float], effect: float = 0.05, alpha: float = 0.05, power: float = 0.95) -> int:
+    """Paired rounds needed to detect a relative `effect` at this noise (normal approximation).
 
-    Normal approximation n = ((z_{1-a/2} + z_power) * cv * sqrt(2) / effect)^2,
-    inflated by the MWU efficiency loss, and never below the n at which MWU
-    can reach p < alpha at all. With < 2 samples the noise is unknown, so only
-    that floor is returned.
+    n = ((z_{1-a/2} + z_power) * cv * sqrt(2) / effect)^2: the sqrt(2) because
+    a paired ratio carries the noise of both runs. With < 2 samples the noise
+    is unknown, so the smallest useful number of rounds is returned.
     """
     if effect <= 0:
         raise ValueError(f"effect must be positive, got {effect}")
-    floor = min_repeats_for_significance(alpha)
     if len(_valid(samples)) < 2:
-        return floor
+        return MIN_ROUNDS
     z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
-    cv = coefficient_of_variation(samples)
-    n = (z * cv * math.sqrt(2) / effect) ** 2 * MWU_EFFICIENCY_CORRECTION
-    return max(floor, math.ceil(n))
+    n = (z * coefficient_of_variation(samples) * math.sqrt(2) / effect) ** 2
+    return max(MIN_ROUNDS, math.ceil(n))
 
 
-def paired_ratios(
-    base: Sequence[float | None], cand: Sequence[float | None]
-) -> list[float]:
+def paired_ratios(base: Sequence[float | None], cand: Sequence[float | None]) -> list[float]:
     """Per-round speedups base_i / cand_i (> 1: candidate faster).
 
     Pairing by round cancels machine-load drift that hits both branches in the
     same round. Rounds where either value is missing, NaN or <= 0 are dropped.
     """
-    ratios = []
-    for b, c in zip(base, cand):
-        if _usable_time(b) and _usable_time(c):
-            ratios.append(float(b) / float(c))
-    return ratios
+    return [float(b) / float(c) for b, c in zip(base, cand) if _usable_time(b) and _usable_time(c)]
 
 
 def _usable_time(value: float | None) -> bool:
@@ -145,49 +118,59 @@ def _usable_time(value: float | None) -> bool:
     return value is not None and math.isfinite(value) and value > 0
 
 
-def ratio_ci(
-    ratios: Sequence[float],
-    confidence: float = 0.95,
-    seed: int = 0,
-    n_boot: int = 4000,
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of the median ratio; seeded so reports reproduce.
+def per_look_alpha(alpha: float, min_rounds: int, max_rounds: int) -> float:
+    """The level each look is tested at, so that all looks together stay at or below `alpha`.
 
-    With fewer than 3 ratios a bootstrap is meaningless, so the observed
-    range (min, max) is returned instead.
+    The harness may stop after any round from `min_rounds` to `max_rounds`;
+    testing each of those K looks at alpha / K bounds the chance of any false
+    claim by alpha (Bonferroni: conservative, valid whatever the correlation
+    between looks). A fixed-length design (min == max) gets alpha itself.
     """
-    values = np.asarray(_valid(ratios), dtype=float)
-    if values.size == 0:
-        raise ValueError("cannot build a CI from no ratios")
-    if values.size < 3:
-        return float(values.min()), float(values.max())
-    rng = np.random.default_rng(seed)
-    draws = rng.choice(values, size=(n_boot, values.size), replace=True)
-    medians = np.median(draws, axis=1)
-    tail = (1 - confidence) / 2 * 100
-    lo, hi = np.percentile(medians, [tail, 100 - tail])
-    return float(lo), float(hi)
+    looks = max(1, max_rounds - max(min_rounds, 1) + 1)
+    return alpha / looks
 
 
-def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided MWU p-value; rank-based so one slow outlier run can't dominate.
+def paired_p(log_ratios: Sequence[float]) -> float:
+    """Two-sided paired t-test of the mean per-round log ratio against 0 (scipy).
 
-    Returns 1.0 when a test is impossible (< 2 values a side, or every value
-    identical). The exact null distribution is used for small tie-free samples.
+    A rank or sign test's smallest p-value is 2/2^n — above alpha/K for the 5-8
+    rounds a sequential design stops at — so the continuous t-test on log
+    ratios is used; a disturbed round widens its spread and makes it more
+    cautious, never bolder.
     """
-    xs, ys = _valid(a), _valid(b)
-    if len(xs) < 2 or len(ys) < 2 or len(set(xs + ys)) == 1:
+    values = np.asarray(_valid(log_ratios), dtype=float)
+    if values.size < 2:
         return 1.0
-    has_ties = len(set(xs + ys)) < len(xs) + len(ys)
-    small = max(len(xs), len(ys)) <= EXACT_MWU_MAX_N
-    method = "exact" if small and not has_ties else "asymptotic"
+    if np.ptp(values) == 0:
+        return 1.0 if values[0] == 0 else 0.0
     from scipy import stats as sps  # ~0.4 s to import: only paid when a test runs
 
-    result = sps.mannwhitneyu(xs, ys, alternative="two-sided", method=method)
-    return float(result.pvalue)
+    return float(sps.ttest_1samp(values, 0.0).pvalue)
 
 
-def noise_floor(base_a: Sequence[float], base_b: Sequence[float]) -> float:
+def ratio_ci(log_ratios: Sequence[float], confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """BCa bootstrap CI (scipy) of the geometric-mean ratio; seeded so reports reproduce.
+
+    Fewer than 3 rounds cannot carry a bootstrap: their range is returned.
+    """
+    values = np.asarray(_valid(log_ratios), dtype=float)
+    if values.size == 0:
+        raise ValueError("cannot build a CI from no ratios")
+    if values.size < 3 or np.ptp(values) == 0:
+        return float(np.exp(values.min())), float(np.exp(values.max()))
+    from scipy import stats as sps
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sps.bootstrap((values,), np.mean, confidence_level=confidence, method="BCa", n_resamples=2000,
+                            rng=np.random.default_rng(seed))
+    lo, hi = res.confidence_interval
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        lo, hi = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(np.exp(lo)), float(np.exp(hi))
+
+
+def noise_floor(base_a: Sequence[float | None], base_b: Sequence[float | None]) -> float:
     """Typical relative difference between two identical builds run in the same round.
 
     The median of |ratio - 1| over baseline-vs-baseline pairs: what a
@@ -202,86 +185,91 @@ def noise_floor(base_a: Sequence[float], base_b: Sequence[float]) -> float:
     return float(np.median([abs(r - 1) for r in ratios]))
 
 
-def speed_verdict(
-    base: Sequence[float],
-    cand: Sequence[float],
-    threshold: float = 0.05,
-    alpha: float = 0.05,
-    noise_floor: float = 0.0,
-) -> dict:
-    """Decide faster / slower / no significant difference for lower-is-better times.
+@dataclass(frozen=True)
+class Words:
+    """What "better" and "worse" are called for a phase: time is faster/slower, memory lower/higher."""
 
-    "faster" needs all of: p < alpha, speedup - 1 > max(threshold, noise_floor),
-    and a CI that excludes 1 ("slower" symmetric with 1/speedup - 1). The reason
-    names the first check that failed, so a report can say *why* not.
+    better: str = "faster"
+    worse: str = "slower"
+
+
+TIME_WORDS = Words()
+MEMORY_WORDS = Words("lower", "higher")
+SAME = "no significant difference"
+
+
+def inconclusive(lo: float, hi: float) -> str:
+    """The verdict word when the interval is neither clear of the band nor inside it."""
+    return f"inconclusive (noise ±{max(hi - 1, 1 - lo) * 100:.0f} %)"
+
+
+def speed_verdict(base: Sequence[float | None], cand: Sequence[float | None], threshold: float = 0.05,
+                  alpha: float = 0.05, noise_floor: float = 0.0, final: bool = True,
+                  words: Words = TIME_WORDS) -> dict:
+    """Judge paired rounds of a lower-is-better measure; say whether the question is settled.
+
+    Settled: the (1 - alpha) CI lies clear of the band 1 ± max(threshold,
+    noise floor) with p < alpha (better/worse), or inside the band (no
+    significant difference). At the final look an unsettled phase is
+    better/worse only when p < alpha, the estimate is beyond the band and the
+    CI excludes 1; otherwise it is inconclusive, with the noise it saw.
     """
-    ratios = paired_ratios(base, cand)
-    needed = min_repeats_for_significance(alpha)
-    n = min(len(ratios), len(_valid(base)), len(_valid(cand)))
-    if n < needed:
-        return _too_few_verdict(ratios, n, needed)
-    speedup = float(np.median(ratios))
-    lo, hi = ratio_ci(ratios)
-    p = mann_whitney_p(base, cand)
-    margin = max(threshold, noise_floor)
-    verdict, reason = _classify(speedup, (lo, hi), p, alpha, margin, threshold)
-    log.debug("speed verdict n=%d speedup=%.4f p=%.3g: %s", n, speedup, p, reason)
-    return {
-        "n": n,
-        "speedup": speedup,
-        "ci": [lo, hi],
-        "p_value": p,
-        "significant": verdict != "no significant difference",
-        "verdict": verdict,
-        "reason": reason,
-    }
+    logs = [math.log(r) for r in paired_ratios(base, cand)]
+    if len(logs) < MIN_N:
+        return _too_few(logs)
+    speedup = float(math.exp(np.mean(logs)))
+    lo, hi = ratio_ci(logs, 1 - alpha)
+    p = paired_p(logs)
+    band = max(threshold, noise_floor)
+    verdict, settled, reason = _classify(speedup, (lo, hi), p, alpha, band, final, words)
+    log.debug("speed verdict n=%d speedup=%.4f p=%.3g: %s", len(logs), speedup, p, reason)
+    return {"n": len(logs), "speedup": speedup, "ci": [lo, hi], "p_value": p, "significant": verdict in
+            (words.better, words.worse), "verdict": verdict, "reason": reason, "settled": settled,
+            "conservative": lo if verdict == words.better else None}
 
 
-def _too_few_verdict(ratios: list[float], n: int, needed: int) -> dict:
-    """Verdict when MWU could not reach significance even with total separation."""
-    speedup = float(np.median(ratios)) if ratios else None
-    ci = list(ratio_ci(ratios)) if ratios else [None, None]
-    return {
-        "n": n,
-        "speedup": speedup,
-        "ci": ci,
-        "p_value": 1.0,
-        "significant": False,
-        "verdict": "no significant difference",
-        "reason": f"too few repeats (n={n} < {needed} needed for any p < alpha)",
-    }
+def _too_few(logs: list[float]) -> dict:
+    speedup = float(math.exp(np.mean(logs))) if logs else None
+    return {"n": len(logs), "speedup": speedup, "ci": None, "p_value": None, "significant": False,
+            "verdict": "inconclusive (too few rounds)", "reason": f"n={len(logs)} < {MIN_N} paired rounds",
+            "settled": False, "conservative": None}
 
 
-def _classify(
-    speedup: float,
-    ci: tuple[float, float],
-    p: float,
-    alpha: float,
-    margin: float,
-    threshold: float,
-) -> tuple[str, str]:
-    """Apply the three gates in order: p-value, practical size, CI."""
-    if p >= alpha:
-        return "no significant difference", f"p={p:.2g} ≥ {alpha:g}"
-    faster = speedup >= 1
-    gain = speedup - 1 if faster else 1 / speedup - 1
-    if gain <= margin:
-        return "no significant difference", _small_effect_reason(
-            speedup, margin, threshold
-        )
+def _classify(speedup: float, ci: tuple[float, float], p: float, alpha: float, band: float, final: bool,
+              words: Words) -> tuple[str, bool, str]:
+    """(verdict, settled, reason): clear of the band, inside it, or neither."""
     lo, hi = ci
-    if lo <= 1 <= hi:
-        return "no significant difference", f"CI [{lo:.3f}, {hi:.3f}] includes 1"
-    return ("faster" if faster else "slower"), (
-        f"{speedup:.3f}× with p={p:.2g} and CI [{lo:.3f}, {hi:.3f}]"
-    )
+    upper, lower = 1 + band, 1 / (1 + band)
+    detail = f"{speedup:.3f}× CI [{lo:.3f}, {hi:.3f}] p={p:.2g}"
+    if p < alpha and lo > upper:
+        return words.better, True, f"{detail}: clear of ±{band:.1%}"
+    if p < alpha and hi < lower:
+        return words.worse, True, f"{detail}: clear of ±{band:.1%}"
+    if lower <= lo and hi <= upper:
+        return SAME, True, f"{detail}: inside ±{band:.1%}"
+    if final and p < alpha and (lo > 1 or hi < 1) and not lower <= speedup <= upper:
+        return (words.better if speedup > 1 else words.worse), False, f"{detail}: significant, CI overlaps ±{band:.1%}"
+    return inconclusive(lo, hi), False, f"{detail}: not resolved at ±{band:.1%}"
 
 
-def _small_effect_reason(speedup: float, margin: float, threshold: float) -> str:
-    """Say which bar the effect failed to clear: the noise floor or the threshold."""
-    if margin > threshold:
-        return f"within the measured noise floor ±{margin:.1%}"
-    return f"{speedup:.2f}× is within the {threshold * 100:g}% threshold"
+def modes(samples: Sequence[float]) -> list[dict] | None:
+    """Two clusters when the values split at a gap far wider than either cluster's own spread.
+
+    claude's visualisation takes 5-6 s or 13-15 s across identical runs; a
+    median and a huge spread hide that, two modes show it.
+    """
+    values = sorted(_valid(samples))
+    if len(values) < 4:
+        return None
+    gaps = np.diff(values)
+    cut = int(np.argmax(gaps)) + 1
+    low, high = values[:cut], values[cut:]
+    if min(len(low), len(high)) < 2:
+        return None
+    within = max(low[-1] - low[0], high[-1] - high[0], 1e-12)
+    if gaps[cut - 1] < 3 * within or gaps[cut - 1] < 0.1 * float(np.median(values)):
+        return None
+    return [summarize(low), summarize(high)]
 
 
 def interleaved_schedule(

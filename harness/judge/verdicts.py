@@ -11,6 +11,8 @@ from harness.tasks import Judging
 NOT_EQUIVALENT = "NOT equivalent"
 NOT_JUDGED_QUICK = "equivalent, speed not judged (--quick)"
 NO_DIFFERENCE = "equivalent, no significant difference"
+FASTER = "equivalent, faster"
+SLOWER = "equivalent, slower"
 
 
 def worst_status(results: Sequence[RunResult]) -> str:
@@ -20,19 +22,19 @@ def worst_status(results: Sequence[RunResult]) -> str:
 
 
 def verdict_text(status: str, equivalent: bool, quick: bool, primary: str | None) -> str:
-    """One verdict per state, worst first: failed, not equivalent, then the primary phase's speed."""
+    """One verdict per state, worst first: failed, not equivalent, then the primary phase's speed word."""
     if status != C.STATUS_OK:
         return status
     if not equivalent:
         return NOT_EQUIVALENT
     if quick:
         return NOT_JUDGED_QUICK
-    return {"faster": "equivalent, faster", "slower": "equivalent, slower"}.get(primary or "", NO_DIFFERENCE)
+    return f"equivalent, {primary or 'speed not judged'}"
 
 
 def guard_verdict(verdict: str, speed: dict[str, PhaseVerdict], judging: Judging) -> str:
     """The seed's rule: a guarded phase (training) may not get slower unless the primary phase still wins."""
-    if verdict != NO_DIFFERENCE:
+    if verdict in (FASTER, SLOWER) or not verdict.startswith("equivalent, "):
         return verdict
     slower = [g for g in judging.guard if speed[g].verdict == "slower"]
     return f"equivalent, slower {judging.label(slower[0])}" if slower else verdict

@@ -1,12 +1,14 @@
-"""Can the harness's speed claims be trusted? Prints the figures; asserts nothing.
+"""Can the harness's speed claims be trusted, and what do they cost? Prints the figures; asserts nothing.
 
 1. repeatability: three back-to-back compares of the same branches agree on the period speedup;
-2. false positives: base-vs-base (noise-floor) rows must never be declared faster/slower;
-3. power: a candidate whose training epochs are ~10 % slower (a sleep) is declared slower;
+2. false positives: compares of the baseline against `same` (a comment-only patch) under the
+   sequential rule: how many declare any judged phase faster/slower, and the rounds used;
+3. power: a candidate whose training epochs are ~10 % slower (a sleep) is declared slower
+   ("equivalent, slower training"), and the rounds used;
 4. overhead: a compare's wall time against the sum of its child runs.
 
-Usage (from the repository root, ~25 min on 2 cores with the defaults):
-    python tests/benchmarks/bench_timing.py --comparisons 20 --repeat 5
+Usage (from the repository root; each compare runs the equivalence round and 5-20 timing rounds):
+    python tests/benchmarks/bench_timing.py --comparisons 20 --part null --part power
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ SLOW_CODE = (
     "        train_loss = train_epoch(net, opt, x_train, y_train, cfg.batch_size)\n"
     "        __import__('time').sleep(0.10 * (__import__('time').perf_counter() - _t0))  # ~10% slower epochs\n",
 )
-# Small preset, but a net big enough that a training epoch lasts well over the 1 ms log resolution.
-TIMED_SETS = ["--set", "shape=[64]*6", "--set", "epochs=20", "--set", "save_interval=10"]
+# Small preset, but a net and data big enough that a training epoch lasts over 50 ticks of the 1 ms log clock.
+TIMED_SETS = ["--set", "size=128", "--set", "points=12000", "--set", "shape=[128]*6", "--set", "epochs=12",
+              "--set", "save_interval=6"]
 
 
 def make_project(tmp: Path) -> Path:
@@ -48,6 +51,10 @@ def make_project(tmp: Path) -> Path:
     training.write_text(text.replace(SLOW_CODE[0], SLOW_CODE[1]))
     diff = subprocess.run(["git", "diff"], cwd=scratch, check=True, capture_output=True, text=True).stdout
     (project / "candidates" / "slow10.patch").write_text("Test candidate: sleeps 10% of each training epoch.\n\n" + diff)
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=scratch, check=True)
+    (scratch / "polytope" / "model.py").write_text((scratch / "polytope" / "model.py").read_text() + "# same\n")
+    diff = subprocess.run(["git", "diff"], cwd=scratch, check=True, capture_output=True, text=True).stdout
+    (project / "candidates" / "same.patch").write_text("Test candidate: a comment, nothing else.\n\n" + diff)
     task = project / "task"
     shutil.copytree(ROOT / "harness" / "tasks" / "polytope", task, ignore=shutil.ignore_patterns("__pycache__"))
     toml = (task / "task.toml").read_text().replace('"../../../baseline"', '"../baseline"')
@@ -94,37 +101,60 @@ def repeatability(project: Path, work: Path, repeat: int) -> list[float]:
     return overheads
 
 
-def power_and_false_positives(project: Path, work: Path, repeat: int, n: int) -> list[float]:
-    print(f"\n## 2+3. {n} compares of baseline vs slow10 (each also has a base-vs-base row)")
-    slow_declared, base_declared, overheads, epoch_ratios = 0, 0, [], []
+def _declared(entry: dict, phases: list[str]) -> list[str]:
+    return [p for p in phases if entry["speed"][p]["verdict"] in ("faster", "slower")]
+
+
+def false_positives(project: Path, work: Path, repeat: int, n: int) -> list[float]:
+    print(f"\n## 2. {n} compares of baseline vs same (comment-only), sequential rule, --repeat {repeat}")
+    declared, rounds, overheads = 0, [], []
+    for i in range(n):
+        data, wall = compare(project, work, ["baseline", "same"], repeat, TIMED_SETS)
+        same = data["candidates"][0]
+        found = _declared(same, data["task"]["phases"] + ["wall"])
+        declared += bool(found)
+        rounds.append(same["timing_rounds"])
+        overheads.append((wall - child_wall(work)) / child_wall(work))
+        print(f"  {i + 1:2d}: '{same['verdict']}' after {same['timing_rounds']} rounds; declared: {found or 'none'}")
+    print(f"  base-vs-base compares with any phase declared faster/slower: {declared}/{n}; "
+          f"mean timing rounds {sum(rounds) / n:.1f}")
+    return overheads
+
+
+def power(project: Path, work: Path, repeat: int, n: int) -> list[float]:
+    print(f"\n## 3. {n} compares of baseline vs slow10 (training epoch ~10 % slower), --repeat {repeat}")
+    slower, rounds, overheads, ratios = 0, [], [], []
     for i in range(n):
         data, wall = compare(project, work, ["baseline", "slow10"], repeat, TIMED_SETS)
-        slow, floor = data["candidates"][0], data["noise_floor"]
-        declared = [p for p, s in floor["speed"].items() if s["verdict"] in ("faster", "slower")]
-        base_declared += bool(declared)
-        slow_declared += slow["speed"]["train_epoch"]["verdict"] == "slower"
-        epoch_ratios.append(slow["speed"]["train_epoch"]["speedup"])
-        children = child_wall(work)
-        overheads.append((wall - children) / children)
-        print(f"  {i + 1:2d}: slow10 train_epoch {slow['speed']['train_epoch']['speedup']:.3f}× "
-              f"{slow['speed']['train_epoch']['verdict']:<26} ({slow['speed']['train_epoch']['reason']}) verdict '{slow['verdict']}'; "
-              f"base-vs-base declared: {declared or 'none'}")
-    print(f"  slow10 declared slower (train epoch): {slow_declared}/{n}")
-    print(f"  base-vs-base comparisons with any phase declared faster/slower: {base_declared}/{n}")
+        slow = data["candidates"][0]
+        epoch = slow["speed"]["train_epoch"]
+        slower += epoch["verdict"] == "slower"
+        rounds.append(slow["timing_rounds"])
+        ratios.append(epoch["speedup"])
+        overheads.append((wall - child_wall(work)) / child_wall(work))
+        print(f"  {i + 1:2d}: train_epoch {epoch['speedup']:.3f}× {epoch['verdict']:<12} verdict '{slow['verdict']}' "
+              f"after {slow['timing_rounds']} rounds")
+    print(f"  slow10 declared slower (train epoch): {slower}/{n}; mean timing rounds {sum(rounds) / n:.1f}; "
+          f"median epoch ratio {sorted(ratios)[n // 2]:.3f}")
     return overheads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=20, help="the most timing rounds (sequential rule)")
     parser.add_argument("--comparisons", type=int, default=20)
-    parser.add_argument("--skip-repeatability", action="store_true")
+    parser.add_argument("--part", action="append", choices=["repeatability", "null", "power"],
+                        help="which parts to run (default: all)")
     args = parser.parse_args()
+    parts = args.part or ["repeatability", "null", "power"]
     with tempfile.TemporaryDirectory(prefix="bench-timing-") as tmp:
         project = make_project(Path(tmp))
         work = Path(tmp) / "work"
-        overheads = [] if args.skip_repeatability else repeatability(project, work, args.repeat)
-        overheads += power_and_false_positives(project, work, args.repeat, args.comparisons)
+        overheads = repeatability(project, work, args.repeat) if "repeatability" in parts else []
+        if "null" in parts:
+            overheads += false_positives(project, work, args.repeat, args.comparisons)
+        if "power" in parts:
+            overheads += power(project, work, args.repeat, args.comparisons)
     print("\n## 4. harness overhead: (compare wall − Σ child wall) / Σ child wall")
     print(f"  median {sorted(overheads)[len(overheads) // 2]:.1%}, min {min(overheads):.1%}, max {max(overheads):.1%} over {len(overheads)} compares")
 
