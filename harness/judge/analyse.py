@@ -113,7 +113,7 @@ def task_info(plan: Plan) -> TaskInfo:
 def settings(plan: Plan) -> Settings:
     o = plan.opts
     return Settings(rounds=o.rounds, quick=o.quick, threshold=o.threshold, timeout_s=o.timeout_s, threads=o.threads,
-                    device=plan.device)
+                    device=plan.device, fail_on=o.fail_on)
 
 
 def analyse(plan: Plan, results: Results, harness: HarnessInfo, source: str) -> CompareDocument:
