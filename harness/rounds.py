@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from harness import collect, layout
+from harness import cache, collect, layout
 from harness import constants as C
 from harness.errors import InfraError
 from harness.executors import Executor, RunSpec
@@ -69,15 +69,21 @@ def write_meta(spec: RunSpec) -> None:
     write_json(spec.run_dir / C.META_FILE, meta)
 
 
-def run_one(plan: Plan, executor: Executor, spec: RunSpec) -> tuple[RunResult, bool]:
-    """Run (or resume) one repetition; returns (result, was_resumed)."""
+def run_one(plan: Plan, executor: Executor, spec: RunSpec, reuse: bool = False) -> tuple[RunResult, bool]:
+    """Run (or resume) one repetition; returns (result, was_resumed).
+
+    `reuse`: outputs stored by an earlier compare under the same run key stand
+    in for the run (equivalence only: timing rounds must pass False).
+    """
     done = load_done(spec)
     if done is not None:
         return done, True
     fresh_run_dir(spec)
     write_meta(spec)
-    outcome = executor.run(spec)
-    result = collect.collect(spec, plan.task, plan.config.params, outcome)
+    result = cache.lookup(plan, spec) if reuse else None
+    if result is None:
+        result = collect.collect(spec, plan.task, plan.config.params, executor.run(spec))
+        cache.record(plan, spec, result)
     result.save(spec.run_dir / C.RESULT_FILE)
     return result, False
 
@@ -89,7 +95,7 @@ def execute_plan(plan: Plan, executor: Executor) -> Results:
     progress = Progress(sum(len(r) for r in schedule), plan.opts.rounds)
     for round_no, order in enumerate(schedule):
         for label in order:
-            result, resumed = run_one(plan, executor, run_spec(plan, label, round_no))
+            result, resumed = run_one(plan, executor, run_spec(plan, label, round_no), reuse=plan.opts.quick)
             results[label].append(result)
             progress.step(label, round_no, result, resumed)
             _stop_if_baseline_broken(plan, label, result)
