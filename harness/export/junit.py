@@ -97,7 +97,7 @@ def _speed_properties(phase: str, v: PhaseVerdict) -> dict[str, str]:
 
 def failure_text(c: CandidateVerdict) -> str:
     """What a reviewer reads under the failure: diagnosis, flagged diff lines, warnings, stderr."""
-    parts = [f"{c.verdict}: {c.diagnosis}"]
+    parts = [gate.reason(c)]
     parts += [f"flag: {flag_text(f)}" for f in c.flags] + [f"warning: {w}" for w in c.warnings]
     if c.stderr_tail.strip():
         parts += ["stderr:", c.stderr_tail.rstrip()]
