@@ -6,7 +6,6 @@ Real temporary git repositories throughout; runs are the tiny trainer's
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -15,10 +14,11 @@ import pytest
 from click.testing import CliRunner, Result
 from junitparser import JUnitXml, Properties, TestCase, TestSuite
 
+from harness import portable
 from harness.cli import main
 from harness.commands.check import run_check
 from harness.executors.fake import FakeExecutor
-from harness.export import github, junit
+from harness.export import github
 from harness.plan import CompareOptions
 from harness.results import Flag
 from scripted import Behaviour, script
@@ -76,6 +76,7 @@ def test_junit_carries_timings_and_provenance_as_properties(gated: tuple[Result,
     same = properties(next(c for c in suite if c.name == "same"))
     assert same["sha"] == git.Repo(fake_repo).commit("same").hexsha and same["equivalent"] == "true"
     assert float(same["candidate.period.median"]) > 0 and float(same["candidate.wall.median"]) > 0
+    assert same["speed.period.verdict"] == "not judged" and "speed.period.speedup" not in same  # one run each
     suite_props = {p.name: p.value for p in suite.properties()}
     assert suite_props["fail_on"] == "nonequivalent" and suite_props["baseline"] == "base"
     assert float(suite_props["baseline.period.median"]) > 0
@@ -88,6 +89,7 @@ def test_summary_is_appended_to_the_step_summary_file(gated: tuple[Result, Path]
     assert f"- **rng**: {RNG_REASON}" in text
     assert "| ❌ fail | **crash** |" in text and "| ✅ pass | **threads** |" in text
     assert "](" not in text and str(tmp) not in text  # no links, no machine paths
+    assert "speedup" not in text  # one run each: no speed quoted
 
 
 def test_annotations_name_the_file_and_line_of_flagged_diff_lines(gated: tuple[Result, Path]) -> None:
@@ -145,6 +147,7 @@ def test_fail_on_speed_rules(fake_repo: Path, tmp_path: Path, cand: Behaviour, f
     assert (case.result[0].message if case.result else None) == message
     assert len(executor.calls) == (2 if fail_on == "nonequivalent" else 3 * 6)  # one run each, or paired rounds
     assert done.doc.settings.fail_on == fail_on and done.doc.settings.quick == (fail_on == "nonequivalent")
+    assert ("speed.period.speedup" in properties(case)) == (fail_on != "nonequivalent")
 
 
 def test_junit_survives_control_characters_in_a_candidates_output(fake_repo: Path, tmp_path: Path) -> None:
@@ -167,3 +170,17 @@ def test_junit_survives_control_characters_in_a_candidates_output(fake_repo: Pat
 )
 def test_annotation_escaping_and_removed_lines(flag: Flag, expected: str) -> None:
     assert github.flag_annotation("error", "c", flag) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("File /w/work/worktrees/ab/x.py, line 3", "File <work-dir>/worktrees/ab/x.py, line 3"),
+        ("/w/workshop/x.py and /w/work", "./workshop/x.py and <work-dir>"),
+        ("/home/u/.cache/x and /home/user", "~/.cache/x and /home/user"),
+    ],
+    ids=["work-dir", "boundary", "home"],
+)
+def test_machine_paths_get_aliases_only_at_path_boundaries(text: str, expected: str) -> None:
+    table = {"/w/work": "<work-dir>", "/home/u": "~", "/w": "."}
+    assert portable.scrub_text(text, table) == expected

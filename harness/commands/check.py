@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness import constants as C
 from harness import export
-from harness.commands.compare import run_compare, summary_lines
+from harness.commands.compare import run_compare
 from harness.executors import Executor
 from harness.export import github
 from harness.judge import gate
@@ -56,12 +56,23 @@ def output_targets(opts: CompareOptions, paths: dict[str, Path | None], environ:
 
 
 def gate_lines(doc: CompareDocument) -> list[str]:
-    """The terminal table, then one line saying what the gate decided."""
-    failed = gate.failures(doc)
-    verdict = (f"gate (fail on {gate.rule_of(doc)}): {len(failed)} of {len(doc.candidates)} failed: "
-               + ", ".join(failed) if failed else
-               f"gate (fail on {gate.rule_of(doc)}): all {len(doc.candidates)} passed")
-    return [*summary_lines(doc), verdict]
+    """One line per candidate (pass/fail, verdict, speed only where judged), the warnings, the decision.
+
+    One run each judges no speed, and a baseline restored from the cache ran at
+    another time: quoting a single-run speedup there would be noise, so none is.
+    """
+    failed, primary = gate.failures(doc), doc.task.primary_phase
+    lines = []
+    for c in doc.candidates:
+        speed = "" if doc.settings.quick else f"{gate.speed_words(c, primary):<28} "
+        lines.append(f"{'FAIL' if c.name in failed else 'pass'}  {c.name:<16} {c.verdict:<40} {speed}{c.diagnosis}")
+    if doc.noise_floor is not None:
+        lines.append(f"      {'(noise floor)':<16} baseline vs baseline: {primary} ±{doc.noise_floor.floor:.1%}")
+    lines += [f"warning: {w}" for w in doc.warnings]
+    rule = gate.rule_of(doc)
+    decision = (f"gate (fail on {rule}): {len(failed)} of {len(doc.candidates)} failed: " + ", ".join(failed)
+                if failed else f"gate (fail on {rule}): all {len(doc.candidates)} passed")
+    return [*lines, decision]
 
 
 def run_check(opts: CompareOptions, fail_on: str, repeat: int | None, paths: dict[str, Path | None],

@@ -52,18 +52,19 @@ def _context(doc: CompareDocument, rule: str) -> str:
 
 
 def _table(doc: CompareDocument, failed: dict[str, str]) -> str:
-    primary = doc.task.primary_phase
+    """Speed columns only where speed was judged: a single unpaired run (maybe a cached one) says nothing."""
+    primary, judged = doc.task.primary_phase, not doc.settings.quick
     header = ["gate", "candidate", "commit", "verdict", "losses match", "images identical",
-              f"{primary} speedup", f"{primary} median s", "diagnosis"]
-    rows = [_row(c, c.name not in failed, primary) for c in doc.candidates]
+              *([f"{primary} speedup", f"{primary} median s"] if judged else []), "diagnosis"]
+    rows = [_row(c, c.name not in failed, primary, judged) for c in doc.candidates]
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows])
 
 
-def _row(c: CandidateVerdict, ok: bool, primary: str) -> str:
+def _row(c: CandidateVerdict, ok: bool, primary: str, judged: bool) -> str:
     median = c.timing.get(primary)
+    speed = [_speedup(c.speed.get(primary)), f"{median.median:.3f}" if median else DASH] if judged else []
     cells = ["✅ pass" if ok else "❌ fail", f"**{_cell(c.name)}**", f"`{c.sha[:12]}`", _cell(c.verdict),
-             _yes_no(c.losses_match), _yes_no(c.images_identical), _speedup(c.speed.get(primary)),
-             f"{median.median:.3f}" if median else DASH, _cell(c.diagnosis)]
+             _yes_no(c.losses_match), _yes_no(c.images_identical), *speed, _cell(c.diagnosis)]
     return "| " + " | ".join(cells) + " |"
 
 

@@ -64,19 +64,20 @@ def case(doc: CompareDocument, c: CandidateVerdict, why: str | None) -> TestCase
         failure.text = clean(failure_text(c))
         tc.result = [failure]
     props = Properties()
-    for name, value in case_properties(c).items():
+    for name, value in case_properties(c, not doc.settings.quick).items():
         props.add_property(Property(name, clean(value)))
     tc.append(props)
     return tc
 
 
-def case_properties(c: CandidateVerdict) -> dict[str, str]:
+def case_properties(c: CandidateVerdict, judged: bool) -> dict[str, str]:
+    """Verdict, medians; speedups, CIs and p-values only where speed was judged (not from one unpaired run)."""
     props = {"sha": c.sha, "status": c.status, "verdict": c.verdict, "diagnosis": c.diagnosis,
              "equivalent": _bool(c.equivalent), "losses_match": _bool(c.losses_match),
              "images_identical": _bool(c.images_identical)}
     props |= _timing_properties("candidate", c.timing)
     for phase, v in c.speed.items():
-        props |= _speed_properties(phase, v)
+        props |= _speed_properties(phase, v) if judged else {f"speed.{phase}.verdict": v.verdict}
     return props
 
 
