@@ -1,7 +1,8 @@
 """Command line: parse, call the command module, map failures to exit codes.
 
-Exit codes (click's convention): 0 all candidates equivalent and none slower,
-1 a candidate is not equivalent, crashed or slower, 2 bad usage or an
+Exit codes (click's convention): 0 all candidates equivalent and none slower
+(for `check`: none fails its --fail-on rule), 1 a candidate is not
+equivalent, crashed or slower (fails the gate), 2 bad usage or an
 infrastructure failure — always one line on stderr, never a traceback.
 """
 
@@ -68,6 +69,7 @@ def common_run_options(fn: Any) -> Any:
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Device for every run, resolved once (part of the run key)."),
         click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones, worktrees and run folders."),
         click.option("--fresh", is_flag=True, help="Start new runs instead of resuming an identical earlier compare."),
+        click.option("--no-cache", is_flag=True, help="Neither reuse nor store outputs of identical earlier runs (result cache)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -78,7 +80,7 @@ def _options(baseline: str, candidates: tuple[str, ...], kw: dict[str, Any], **e
     from harness.plan import CompareOptions
 
     return CompareOptions(baseline=baseline, candidates=list(candidates), overrides=list(kw.pop("overrides")),
-                          **kw, **extra)
+                          cache=not kw.pop("no_cache"), **kw, **extra)
 
 
 @main.command()
@@ -137,6 +139,62 @@ def sweep(baseline: str, candidates: tuple[str, ...], grid_specs: tuple[str, ...
     click.echo("written: " + ", ".join(str(p) for p in paths.values()))
     matched = [c for c in table.columns if c.endswith(" match")]
     sys.exit(0 if all((table[c].isin(["yes"])).all() for c in matched) else 1)
+
+
+@main.command()
+@click.argument("baseline")
+@click.argument("candidates", nargs=-1, required=True)
+@common_run_options
+@click.option("--fail-on", type=click.Choice(["nonequivalent", "slower", "not-faster"]), default="nonequivalent", show_default=True, help="What fails the gate; slower/not-faster add timed rounds.")
+@click.option("--repeat", type=click.IntRange(1, 100), help=f"Timed rounds (default: none for nonequivalent, {C.DEFAULT_REPEAT} otherwise).")
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Write JUnit XML here (one test case per candidate).")
+@click.option("--report", type=click.Path(path_type=Path), help="Markdown report path (default under reports/).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the comparison as JSON here.")
+def check(baseline: str, candidates: tuple[str, ...], fail_on: str, repeat: int | None, junit_path: Path | None,
+          report: Path | None, json_path: Path | None, **kw: Any) -> None:
+    """Gate CANDIDATEs against BASELINE for CI: exit 1 when one fails.
+
+    Appends a job summary when GITHUB_STEP_SUMMARY is set and annotates flagged
+    diff lines when GITHUB_ACTIONS is true.
+
+    Example: evalharness check main my-branch --repo . --junit reports/gate.xml
+    """
+    from harness.commands.check import run_check
+
+    opts = _options(baseline, candidates, kw)
+    done = call(run_check, opts, fail_on, repeat, {"md": report, "junit": junit_path, "json": json_path})
+    for line in done.lines:
+        click.echo(line)
+    sys.exit(done.exit_code)
+
+
+@main.group()
+def cache() -> None:
+    """The result cache: outputs of earlier runs, reused by run key."""
+
+
+@cache.command("ls")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="The work folder holding the cache.")
+def cache_ls(work_dir: Path) -> None:
+    """List stored runs, most recently used first."""
+    from tabulate import tabulate
+
+    from harness.commands.cache import LS_HEADERS, list_entries
+
+    rows = call(list_entries, work_dir)
+    click.echo(tabulate(rows, headers=LS_HEADERS) if rows else "the result cache is empty")
+
+
+@cache.command("prune")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="The work folder holding the cache.")
+@click.option("--older-than", "older_than", type=click.FloatRange(0), metavar="DAYS", help="Remove entries not used for this many days.")
+@click.option("--all", "everything", is_flag=True, help="Remove every entry.")
+def cache_prune(work_dir: Path, older_than: float | None, everything: bool) -> None:
+    """Remove stored runs (not used for --older-than DAYS, or --all)."""
+    from harness.commands.cache import prune
+
+    removed = call(prune, work_dir, older_than, everything)
+    click.echo(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}")
 
 
 @main.command()

@@ -10,6 +10,7 @@ BUILTIN_REPO = "builtin.git"
 CLONES_DIR = "clones"
 WORKTREES_DIR = "worktrees"
 RUNS_DIR = "runs"
+CACHE_DIR = "cache"  # stored results across compares, by run key (harness/cache.py)
 INPUTS_DIR = "inputs"
 
 META_FILE = "meta.json"

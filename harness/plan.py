@@ -45,6 +45,8 @@ class CompareOptions:
     threads: int = os.cpu_count() or 1
     fresh: bool = False
     device: str = "auto"
+    cache: bool = True  # reuse stored outputs of an identical earlier run (harness/cache.py); --no-cache
+    fail_on: str | None = None  # the gate's rule (judge/gate.py); None: compare's own exit rule
 
     @property
     def rounds(self) -> int:

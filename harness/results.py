@@ -288,6 +288,7 @@ class Settings(Record):
     timeout_s: float
     threads: int
     device: str
+    fail_on: str | None = None  # the gate's rule (`check --fail-on`); None: compare's rule
 
 
 class HarnessInfo(Record):

@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from harness import collect, layout
+from harness import cache, collect, layout
 from harness import constants as C
 from harness.errors import InfraError
 from harness.executors import Executor, RunSpec
@@ -74,15 +74,21 @@ def write_meta(spec: RunSpec) -> None:
     write_json(spec.run_dir / C.META_FILE, meta)
 
 
-def run_one(plan: Plan, executor: Executor, spec: RunSpec) -> tuple[RunResult, bool]:
-    """Run (or resume) one repetition; returns (result, was_resumed)."""
+def run_one(plan: Plan, executor: Executor, spec: RunSpec, reuse: bool = False) -> tuple[RunResult, bool]:
+    """Run (or resume) one repetition; returns (result, was_resumed).
+
+    `reuse`: outputs stored by an earlier compare under the same run key stand
+    in for the run (equivalence only: timing rounds must pass False).
+    """
     done = load_done(spec)
     if done is not None:
         return done, True
     fresh_run_dir(spec)
     write_meta(spec)
-    outcome = executor.run(spec)
-    result = collect.collect(spec, plan.task, plan.config.params, outcome)
+    result = cache.lookup(plan, spec) if reuse else None
+    if result is None:
+        result = collect.collect(spec, plan.task, plan.config.params, executor.run(spec))
+        cache.record(plan, spec, result)
     result.save(spec.run_dir / C.RESULT_FILE)
     return result, False
 
@@ -176,7 +182,10 @@ def still_open(plan: Plan, run: Execution, remaining: list[str], round_no: int) 
 
 def _run_and_record(plan: Plan, executor: Executor, run: Execution, label: str, rep: int,
                     progress: Progress) -> RunResult:
-    result, resumed = run_one(plan, executor, run_spec(plan, label, rep))
+    # only the equivalence round's outputs may come from the cache, and never the twin's: it exists to
+    # show whether the baseline reproduces itself, which a copy of the baseline's own run cannot
+    reuse = rep == 0 and not label.endswith(C.SELF_SUFFIX)
+    result, resumed = run_one(plan, executor, run_spec(plan, label, rep), reuse=reuse)
     run.results[label].append(result)
     progress.step(label, rep, result, resumed)
     return result

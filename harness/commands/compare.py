@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import constants as C
-from harness import export
+from harness import export, portable
 from harness.commands import harness_info
 from harness.executors import Executor, make_executor
 from harness.judge.analyse import analyse
@@ -40,7 +40,8 @@ def run_compare(opts: CompareOptions, executor: Executor | None = None, config: 
     plan = plan_compare(opts, config)
     log.info("run folder %s", plan.run_root)
     execution = execute_plan(plan, executor or make_executor("local"))
-    doc = analyse(plan, execution, harness_info(), source_label(opts))
+    doc = portable.scrub_document(analyse(plan, execution, harness_info(), source_label(opts)),
+                                  portable.aliases(plan.opts.work_dir))
     export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
     return CompareRun(doc, plan.run_root)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import UsageProblem
-from harness.export import markdown
+from harness.export import github, junit, markdown
 from harness.results import CompareDocument
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,10 @@ def _write_json(doc: CompareDocument, path: Path, run_root: Path | None) -> Path
     return path
 
 
-COMPARE_EXPORTERS: dict[str, Writer] = {"md": markdown.write, "json": _write_json}
+COMPARE_EXPORTERS: dict[str, Writer] = {"md": markdown.write, "json": _write_json, "junit": junit.write,
+                                         "github": github.write}
+#: How the user named each format's path (for error messages).
+OPTION_OF = {"md": "--report", "github": "GITHUB_STEP_SUMMARY"}
 
 
 def check_writable(targets: dict[str, Path]) -> None:
@@ -38,7 +41,7 @@ def check_writable(targets: dict[str, Path]) -> None:
         parent = path.parent if str(path.parent) else Path(".")
         existing = next((p for p in [parent, *parent.parents] if p.exists()), Path("."))
         if path.is_dir() or not existing.is_dir():
-            raise UsageProblem(f"--{'report' if fmt == 'md' else fmt} {path}: not a writable file path")
+            raise UsageProblem(f"{OPTION_OF.get(fmt, '--' + fmt)} {path}: not a writable file path")
 
 
 def write_outputs(doc: CompareDocument, targets: dict[str, Path], run_root: Path | None) -> list[Path]:

@@ -158,7 +158,7 @@ def settings(plan: Plan, rounds_run: int) -> Settings:
     o = plan.opts
     return Settings(rounds=o.rounds, rounds_run=rounds_run, min_rounds=min(stats.MIN_ROUNDS, o.rounds),
                     alpha=C.ALPHA, alpha_look=look(plan, True).alpha, quick=o.quick, threshold=o.threshold,
-                    timeout_s=o.timeout_s, threads=o.threads, device=plan.device)
+                    timeout_s=o.timeout_s, threads=o.threads, device=plan.device, fail_on=o.fail_on)
 
 
 def clock_warnings(plan: Plan, results: Results) -> list[str]:

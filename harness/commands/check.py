@@ -1,0 +1,94 @@
+"""`evalharness check`: the compare pipeline as a CI gate.
+
+By default the gate asks only "does the candidate compute the same thing?":
+one run per branch (compare's --quick), where the baseline's run is usually
+reused from the result cache. `--fail-on slower|not-faster` asks about speed
+too; then the normal compare rounds run, fresh and paired, under the same
+noise rules. The outputs are the ones CI systems read: JUnit XML, the GitHub
+job summary (when `GITHUB_STEP_SUMMARY` is set) and annotations on the
+flagged diff lines (when `GITHUB_ACTIONS` is true).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness import constants as C
+from harness import export
+from harness.commands.compare import run_compare
+from harness.executors import Executor
+from harness.export import github
+from harness.judge import gate
+from harness.plan import CompareOptions, validate_names
+from harness.results import CompareDocument
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A finished gate: the document, what to print, the exit status."""
+
+    doc: CompareDocument
+    lines: list[str]
+    exit_code: int
+
+
+def gate_options(opts: CompareOptions, fail_on: str, repeat: int | None) -> CompareOptions:
+    """One run each for the equivalence gate (unless --repeat asks for timings); compare rounds for speed."""
+    speed = gate.needs_speed(fail_on) or repeat is not None
+    rounds = repeat if repeat is not None else C.DEFAULT_REPEAT
+    return replace(opts, fail_on=fail_on, quick=not speed, repeat=rounds)
+
+
+def default_report_path(opts: CompareOptions) -> Path:
+    names = "-".join([opts.baseline, *opts.candidates]).replace("/", "_")
+    return Path(C.REPORTS_DIR) / f"check-{opts.preset or 'default'}-{names}.md"
+
+
+def output_targets(opts: CompareOptions, paths: dict[str, Path | None], environ: dict[str, str]) -> dict[str, Path]:
+    """Every output asked for (format → path; the report always), plus the job summary under GitHub Actions."""
+    targets = {"md": paths.get("md") or default_report_path(opts)}
+    targets.update({fmt: path for fmt, path in paths.items() if path is not None})
+    if environ.get("GITHUB_STEP_SUMMARY"):
+        targets["github"] = Path(environ["GITHUB_STEP_SUMMARY"])
+    return targets
+
+
+def gate_lines(doc: CompareDocument) -> list[str]:
+    """One line per candidate (pass/fail, verdict, speed only where judged), the warnings, the decision.
+
+    One run each judges no speed, and a baseline restored from the cache ran at
+    another time: quoting a single-run speedup there would be noise, so none is.
+    """
+    failed, primary = gate.failures(doc), doc.task.primary_phase
+    lines = []
+    for c in doc.candidates:
+        speed = "" if doc.settings.quick else f"{gate.speed_words(c, primary):<28} "
+        lines.append(f"{'FAIL' if c.name in failed else 'pass'}  {c.name:<16} {c.verdict:<40} {speed}{c.diagnosis}")
+    if doc.noise_floor is not None:
+        lines.append(f"      {'(noise floor)':<16} baseline vs baseline: {primary} ±{doc.noise_floor.floor:.1%}")
+    lines += [f"warning: {w}" for w in doc.warnings]
+    rule = gate.rule_of(doc)
+    decision = (f"gate (fail on {rule}): {len(failed)} of {len(doc.candidates)} failed: " + ", ".join(failed)
+                if failed else f"gate (fail on {rule}): all {len(doc.candidates)} passed")
+    return [*lines, decision]
+
+
+def run_check(opts: CompareOptions, fail_on: str, repeat: int | None, paths: dict[str, Path | None],
+              executor: Executor | None = None, environ: dict[str, str] | None = None) -> CheckResult:
+    """Validate, run the compare under the gate's options, write every output, decide.
+
+    `paths`: format → path the user asked for (md, junit, json; None = not asked).
+    """
+    environ = dict(os.environ) if environ is None else environ
+    validate_names(opts.baseline, opts.candidates)
+    gated = gate_options(opts, gate.check_rule(fail_on), repeat)
+    targets = output_targets(gated, paths, environ)
+    export.check_writable(targets)
+    done = run_compare(gated, executor)
+    export.write_outputs(done.doc, targets, done.run_root)
+    lines = gate_lines(done.doc)
+    if environ.get("GITHUB_ACTIONS") == "true":
+        lines += github.annotations(done.doc)
+    return CheckResult(done.doc, lines, gate.exit_code(done.doc))
