@@ -107,6 +107,19 @@ def read_log(run_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def status_of(outcome: Outcome, task: Task) -> str:
+    """The harness's status, or the task's own word for one of its exit codes (e.g. 'unfinished')."""
+    if outcome.status == C.STATUS_CRASHED and outcome.returncode in task.exit_codes:
+        return task.exit_codes[outcome.returncode]
+    return outcome.status
+
+
+def outcome_line(events: list[Event], task: Task) -> str:
+    """The run's own last word on how it ended ('Reached target at step 42: …'), if the task logs one."""
+    found = [e.values["message"] for e in events if e.kind in task.outcome_kinds and "message" in e.values]
+    return found[-1] if found else ""
+
+
 def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome) -> RunResult:
     """The result.json content for one run."""
     text = read_log(spec.run_dir)
@@ -114,11 +127,11 @@ def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome)
     stamp = next((m["ts"] for p in task.patterns.values() if (m := p.search(text)) is not None), None)
     stderr_tail = tail(spec.run_dir / C.STDERR_FILE) if outcome.status != C.STATUS_OK else ""
     return RunResult(
-        label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep, key=spec.key, status=outcome.status,
+        label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep, key=spec.key, status=status_of(outcome, task),
         returncode=outcome.returncode, wall_s=outcome.wall_s, cpu_s=outcome.cpu_s,
         peak_rss_mb=outcome.peak_rss_mb, device=spec.device, node=outcome.node,
         clock_s=clock_resolution(stamp) if stamp else None,
         metrics=metrics(events, task), phases=task.hooks.phases(events, params),
-        artifacts=find_artifacts(spec.run_dir, task),
+        artifacts=find_artifacts(spec.run_dir, task), outcome=outcome_line(events, task),
         stderr_tail="\n".join(filter(None, [stderr_tail, *problems])),
     )

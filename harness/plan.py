@@ -23,7 +23,7 @@ from harness import constants as C
 from harness.environment import fingerprint
 from harness.errors import UsageProblem
 from harness.executors.local import child_env
-from harness.tasks import Task, TaskConfig, load_task, resolve
+from harness.tasks import Task, TaskConfig, load_task, resolve, split_contender
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,14 @@ class Plan:
     """The resolved, runnable compare: what runs where, and where results go."""
 
     opts: CompareOptions
-    config: TaskConfig
+    config: TaskConfig  # the task as resolved for the baseline (and every plain branch name)
     source: Path
     checkouts: dict[str, checkout.Checkout]
     run_root: Path
     inputs: dict[str, str]
     env: dict[str, str]
     environment: dict[str, Any]
+    configs: dict[str, TaskConfig] = field(default_factory=dict)  # contenders named REF:key=value,…
 
     @property
     def task(self) -> Task:
@@ -83,6 +84,10 @@ class Plan:
     def checkout_of(self, label: str) -> checkout.Checkout:
         return self.checkouts[label.removesuffix(C.SELF_SUFFIX)]
 
+    def config_of(self, label: str) -> TaskConfig:
+        """The task parameters this label runs with: the compare's, plus its own overrides if any."""
+        return self.configs.get(label.removesuffix(C.SELF_SUFFIX), self.config)
+
     def run_key(self, label: str) -> dict[str, Any]:
         """Everything a run's outputs may depend on: same key, same outputs (for a deterministic branch).
 
@@ -90,7 +95,7 @@ class Plan:
         interpreter, library, device, timeout or environment never passes for done.
         """
         env = self.environment
-        return {"sha": self.checkout_of(label).sha, "task": self.task.toml_sha256, "params": self.config.params,
+        return {"sha": self.checkout_of(label).sha, "task": self.task.toml_sha256, "params": self.config_of(label).params,
                 "inputs": {k: file_digest(Path(v)) for k, v in sorted(self.inputs.items())},
                 "python": self.opts.python, "versions": {k: env.get(k) for k in VERSION_KEYS},
                 "machine": {k: env.get(k) for k in MACHINE_KEYS}, "device": self.device,
@@ -150,13 +155,27 @@ def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan
     """Everything that can fail on bad input fails here, before a single run."""
     validate_names(opts.baseline, opts.candidates)
     config = config or resolve_config(opts)
+    names = [opts.baseline, *opts.candidates]
+    configs = contender_configs(config, names)
     work_dir = opts.work_dir.resolve()
     source = checkout.prepare_source(config.task, work_dir, opts.repo)
-    checkouts = checkout.checkout_all(source, [opts.baseline, *opts.candidates], work_dir)
+    checkouts = contender_checkouts(source, names, work_dir)
     env = child_env(opts.threads)
     environment = fingerprint(opts.python, env, opts.threads, opts.device)
     compile_trees(opts.python, [co.path for co in checkouts.values()], env)
     shas = {name: co.sha for name, co in checkouts.items()}
     root = work_dir / C.RUNS_DIR / run_id(opts, config, shas, environment["device"])
     inputs = config.task.hooks.prepare_inputs(config, checkouts[opts.baseline].path, root / C.INPUTS_DIR)
-    return Plan(opts, config, source, checkouts, root, inputs, env, environment)
+    return Plan(opts, config, source, checkouts, root, inputs, env, environment, configs)
+
+
+def contender_configs(config: TaskConfig, names: list[str]) -> dict[str, TaskConfig]:
+    """Each REF:key=value,… name's own parameters, type-checked and validated before any run."""
+    return {name: config.with_overrides(sets) for name in names if (sets := split_contender(name)[1])}
+
+
+def contender_checkouts(source: Path, names: list[str], work_dir: Path) -> dict[str, checkout.Checkout]:
+    """Each name's checkout: contenders of one REF share its commit and worktree."""
+    refs = {name: split_contender(name)[0] for name in names}
+    by_ref = checkout.checkout_all(source, list(dict.fromkeys(refs.values())), work_dir)
+    return {name: by_ref[ref] for name, ref in refs.items()}

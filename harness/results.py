@@ -116,6 +116,7 @@ class RunResult(Record):
     metrics: list[dict[str, float]] = []  # one point per logged step, keyed by the task's step field
     phases: dict[str, float | None] = {}
     artifacts: list[Artifact] = []
+    outcome: str = ""  # the run's own account of how it ended, when the task logs one
     stderr_tail: str = ""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -236,6 +237,8 @@ class CandidateVerdict(Record):
     flags: list[Flag] = []
     stderr_tail: str = ""
     diffstat: str = ""
+    params: dict[str, str] = {}  # this contender's own parameter overrides (REF:key=value,…)
+    final: dict[str, float] = {}  # the last logged step of its first run (steps, counters, final loss…)
     timing_rounds: int = 0  # paired timing rounds this candidate ran
     timing_note: str = ""  # why it ran no (or fewer) timing rounds
 
@@ -315,6 +318,9 @@ class CompareDocument(Record):
     warnings: list[str] = []
     tolerance: Tolerance
     baseline_timing: dict[str, Summary | None]
+    baseline_status: str = "ok"
+    baseline_outcome: str = ""  # the baseline's own account of how it ended, when the task logs one
+    baseline_final: dict[str, float] = {}
     noise_floor: NoiseFloor | None = None
     candidates: list[CandidateVerdict]
 

@@ -19,25 +19,14 @@ from harness.executors import Executor
 from harness.export import sweep as sweep_export
 from harness.export.sweep import SweepCell
 from harness.plan import CompareOptions, resolve_config
-from harness.tasks import TaskConfig
+from harness.tasks import TaskConfig, split_list
 
 log = logging.getLogger(__name__)
 
 
 def split_values(text: str) -> list[str]:
     """Split on commas outside brackets: '[100]*10,[64, 32]' → ['[100]*10', '[64, 32]']."""
-    values, depth, current = [], 0, ""
-    for ch in text:
-        depth += {"[": 1, "(": 1, "]": -1, ")": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            values.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    values.append(current.strip())
-    if depth != 0 or not all(values):
-        raise UsageProblem(f"--grid value list {text!r} has an empty entry or unbalanced brackets")
-    return values
+    return split_list(text, "--grid value list")
 
 
 def parse_grid(specs: list[str]) -> dict[str, list[str]]:

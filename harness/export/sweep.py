@@ -65,17 +65,28 @@ def cell_row(cells: Sequence[SweepCell], task: Task) -> dict[str, Any]:
     if not docs:
         return {**row, "note": f"not run: {first.refused}"}
     primary, baseline = task.judging.primary, docs[0].baseline
-    row[f"{baseline} {primary} s"] = _mean([_median(d.baseline_timing, primary) for d in docs])
+    row[f"{baseline} {primary} s"] = _mean([_median(d.baseline_timing, primary) if d.baseline_status == "ok"
+                                            else math.nan for d in docs])
+    row.update(_finals(baseline, [d.baseline_final for d in docs], task))
+    notes = [f"{baseline}: {d.baseline_outcome or d.baseline_status}" for d in docs if d.baseline_status != "ok"]
     for name in [c.name for c in docs[0].candidates]:
         entries = [next(c for c in d.candidates if c.name == name) for d in docs]
         judged = not docs[0].settings.quick
-        row[f"{name} {primary} s"] = _mean([_median(e.timing, primary) for e in entries])
+        row[f"{name} {primary} s"] = _mean([_median(e.timing, primary) if e.status == "ok" else math.nan
+                                            for e in entries])
+        row.update(_finals(name, [e.final for e in entries], task))
         row[f"{name} speedup"] = _mean([e.speedup.get(primary) or math.nan for e in entries])
         row[f"{name} verdict"] = "; ".join(_judged(e.speed.get(primary), judged) for e in entries)
         row[f"{name} match"] = _match([e.status if not e.equivalent and e.status != "ok" else
                                        ("yes" if e.equivalent else "NO") for e in entries])
-    row["note"] = ""
+        notes += [f"{name}: {e.diagnosis}" for e in entries if e.status != "ok"]
+    row["note"] = "; ".join(notes)
     return row
+
+
+def _finals(branch: str, finals: list[dict[str, float]], task: Task) -> dict[str, float]:
+    """The task's sweep columns (e.g. steps, gradient evaluations, final loss) from the last logged step."""
+    return {f"{branch} {col}": _mean([f.get(col, math.nan) for f in finals]) for col in task.sweep_columns}
 
 
 def _match(labels: list[str]) -> str:
@@ -130,7 +141,9 @@ def write(df: pd.DataFrame, task: Task, grid_keys: list[str], out_dir: Path, ste
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("csv", "md", "png")}
     df.to_csv(paths["csv"], index=False)
-    paths["md"].write_text(df.to_markdown(index=False, floatfmt=".3f") + "\n", encoding="utf-8")
+    summary = task.hooks.sweep_summary(df, grid_keys)
+    paths["md"].write_text(df.to_markdown(index=False, floatfmt=".3f") + "\n" + (f"\n{summary}\n" if summary else ""),
+                           encoding="utf-8")
     plot(df, task, grid_keys, paths["png"])
     log.info("wrote sweep table to %s", ", ".join(str(p) for p in paths.values()))
     return paths

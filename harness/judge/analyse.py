@@ -51,8 +51,9 @@ def _equivalence_fields(plan: Plan, name: str, base: RunResult, cand: RunResult,
     metrics = equivalence.compare_metrics(base.metrics, cand.metrics, plan.task.step_key, tol.metric)
     rows = equivalence.compare_artifacts(base, cand, plan.task, plan.run_root, heat, tol.pixels)
     same_images = equivalence.images_identical(rows)
+    outputs_agree = metrics.match and same_images or not plan.task.judging.outputs
     return {"losses": metrics, "images": rows, "losses_match": metrics.match, "images_identical": same_images,
-            "equivalent": cand.ok and metrics.match and same_images,
+            "equivalent": cand.ok and outputs_agree,
             "diagnosis": equivalence.diagnose(cand, metrics, rows, plan.task, plan.opts.timeout_s)}
 
 
@@ -99,9 +100,9 @@ def _speed_part(plan: Plan, name: str, results: Results, floor: dict[str, float]
     if plan.opts.quick or not cand:
         judged = speed.not_judged(results[plan.opts.baseline], results[name], phases,
                                   "--quick: one run per branch" if plan.opts.quick else note)
-        return judged, verdicts.verdict_text(status, equivalent, plan.opts.quick, None), []
+        return judged, verdicts.verdict_text(status, equivalent, plan.opts.quick, None, judging.outputs), []
     judged = speed.judge(base, cand, plan.opts.threshold, floor, phases, look(plan, final=True))
-    verdict = verdicts.verdict_text(status, equivalent, False, judged[judging.primary].verdict)
+    verdict = verdicts.verdict_text(status, equivalent, False, judged[judging.primary].verdict, judging.outputs)
     trade = speed.hidden_trade_off(judged, judging)
     warnings = ([trade] if trade else []) + speed.instability_warnings(
         name, cand, plan.opts.threshold, speed.time_phases(judging), plan.opts.rounds)
@@ -125,7 +126,19 @@ def judge_candidate(plan: Plan, name: str, results: Results, tol: Tolerance, flo
         name=name, sha=plan.checkouts[name].sha, status=status, **fields, verdict=verdict, timing=timing,
         speed=judged, speedup=speed.speedups(judged, speed.time_phases(judging)),
         peak_rss_mb=rss.median if rss else None, stderr_tail=shown.stderr_tail, warnings=warnings,
-        timing_rounds=len(timing_runs(results, name)), timing_note=note, **_diff_fields(plan, name))
+        timing_rounds=len(timing_runs(results, name)), timing_note=note, params=_overrides(plan, name),
+        final=final_point(cand[0]), **_diff_fields(plan, name))
+
+
+def final_point(result: RunResult) -> dict[str, float]:
+    """The last logged step of a run (what a race's table shows: steps, counters, the final loss)."""
+    return dict(result.metrics[-1]) if result.metrics else {}
+
+
+def _overrides(plan: Plan, name: str) -> dict[str, str]:
+    """The parameters a REF:key=value contender runs with that differ from the compare's."""
+    own = plan.config_of(name).params
+    return {k: v for k, v in own.items() if plan.config.params.get(k) != v}
 
 
 def _diff_fields(plan: Plan, name: str) -> dict:
@@ -188,5 +201,7 @@ def analyse(plan: Plan, execution: Execution, harness: HarnessInfo, source: str)
         settings=settings(plan, execution.rounds_run),
         environment=plan.environment, warnings=warnings, tolerance=tol,
         baseline_timing=speed.summaries(results[base], speed.judged_phases(plan.task.judging)),
+        baseline_status=verdicts.worst_status(results[base]), baseline_outcome=results[base][0].outcome,
+        baseline_final=final_point(results[base][0]),
         noise_floor=noise_floor(plan, results, floor),
         candidates=candidates)

@@ -134,6 +134,8 @@ def diagnose(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow]
         return f"timed out after {timeout_s:g}s" + (f": {tail[-1]}" if tail else "")
     if cand.status == C.STATUS_CRASHED:
         return f"crashed: {tail[-1] if tail else 'no stderr'}"
+    if not cand.ok or not task.judging.outputs:
+        return cand.outcome or (f"{cand.status}: {tail[-1]}" if tail else cand.status)
     if metrics.first_divergent is not None:
         return task.hooks.diagnose_divergence(task.step_key, metrics.first_divergent, metrics.max_abs_diff)
     if not images_identical(rows):

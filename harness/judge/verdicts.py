@@ -16,20 +16,24 @@ SLOWER = "equivalent, slower"
 
 
 def worst_status(results: Sequence[RunResult]) -> str:
-    """The worst status over a branch's runs (STATUS_RANK is worst first)."""
-    seen = {r.status for r in results}
-    return next((s for s in C.STATUS_RANK if s in seen), C.STATUS_OK)
+    """The worst status over a branch's runs: the harness's ranking first, then a task's own words."""
+    seen = [r.status for r in results]
+    return next((s for s in C.STATUS_RANK if s in seen), next((s for s in seen if s != C.STATUS_OK), C.STATUS_OK))
 
 
-def verdict_text(status: str, equivalent: bool, quick: bool, primary: str | None) -> str:
-    """One verdict per state, worst first: failed, not equivalent, then the primary phase's speed word."""
+def verdict_text(status: str, equivalent: bool, quick: bool, primary: str | None, outputs: bool = True) -> str:
+    """One verdict per state, worst first: failed, not equivalent, then the primary phase's speed word.
+
+    A task whose contenders compute differently by design (outputs = false)
+    drops the "equivalent, " prefix: only status and speed are judged.
+    """
     if status != C.STATUS_OK:
         return status
     if not equivalent:
         return NOT_EQUIVALENT
     if quick:
-        return NOT_JUDGED_QUICK
-    return f"equivalent, {primary or 'speed not judged'}"
+        return NOT_JUDGED_QUICK if outputs else "finished, speed not judged (--quick)"
+    return f"{'equivalent, ' if outputs else ''}{primary or 'speed not judged'}"
 
 
 def guard_verdict(verdict: str, speed: dict[str, PhaseVerdict], judging: Judging) -> str:

@@ -44,6 +44,7 @@ class Judging:
     guard: tuple[str, ...] = ()
     focus: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    outputs: bool = True  # False: contenders compute differently by design; only speed and status are judged
 
     def label(self, phase: str) -> str:
         return self.labels.get(phase, phase)
@@ -65,6 +66,9 @@ class Task:
     judging: Judging
     flag_patterns: tuple[tuple[str, re.Pattern[str]], ...]
     param_types: dict[str, str]
+    exit_codes: dict[int, str]  # a script's own failure codes → the status word they mean
+    outcome_kinds: tuple[str, ...]  # log patterns whose (?P<message>…) is the run's own account of how it ended
+    sweep_columns: tuple[str, ...]  # metrics of a run's last step shown in sweep tables
     defaults: dict[str, str]
     presets: dict[str, dict[str, str]]
     sources: dict[str, Any]
@@ -181,7 +185,8 @@ def _judging(data: dict[str, Any], path: Path) -> Judging:
     for name in (primary, *raw.get("guard", ()), *([raw["focus"]] if raw.get("focus") else [])):
         if name not in known:
             raise TaskError(f"task file {path}: judge names phase {name!r}, not one of {sorted(known)}")
-    return Judging(phases, primary, tuple(raw.get("guard", ())), raw.get("focus"), dict(raw.get("labels", {})))
+    return Judging(phases, primary, tuple(raw.get("guard", ())), raw.get("focus"), dict(raw.get("labels", {})),
+                   bool(raw.get("outputs", True)))
 
 
 def _param_types(data: dict[str, Any], path: Path) -> dict[str, str]:
@@ -191,6 +196,22 @@ def _param_types(data: dict[str, Any], path: Path) -> dict[str, str]:
         name, kind = next(iter(bad.items()))
         raise TaskError(f"task file {path}: parameter {name} has type {kind!r}, not one of {', '.join(PARAM_TYPES)}")
     return types
+
+
+def _exit_codes(data: dict[str, Any], path: Path) -> dict[int, str]:
+    raw = data.get("exit_codes", {})
+    try:
+        return {int(code): str(word) for code, word in raw.items()}
+    except ValueError:
+        raise TaskError(f"task file {path}: [exit_codes] keys must be whole numbers") from None
+
+
+def _outcome_kinds(log: dict[str, Any], patterns: dict[str, re.Pattern[str]], path: Path) -> tuple[str, ...]:
+    kinds = tuple(log.get("outcomes", ()))
+    for kind in kinds:
+        if kind not in patterns or "message" not in patterns[kind].groupindex:
+            raise TaskError(f"task file {path}: log.outcomes names {kind!r}, which needs a pattern with (?P<message>…)")
+    return kinds
 
 
 def _check_placeholders(command: tuple[str, ...], types: dict[str, str], path: Path) -> None:
@@ -230,12 +251,43 @@ def load_task(spec: str | None = None) -> Task:
         patterns=patterns, timestamp_format=str(log.get("timestamp_format", "%Y-%m-%d %H:%M:%S,%f")),
         step_key=step_key, metrics_pattern=metrics, judging=_judging(data, path),
         flag_patterns=tuple((cat, _compile(p, f"flags.{cat}")) for cat, p in data.get("flags", {}).items()),
-        param_types=types, defaults=_strings(data.get("defaults", {})),
+        param_types=types, exit_codes=_exit_codes(data, path), outcome_kinds=_outcome_kinds(log, patterns, path),
+        sweep_columns=tuple(data.get("sweep", {}).get("columns", ())), defaults=_strings(data.get("defaults", {})),
         presets={k: _strings(v) for k, v in data.get("presets", {}).items()},
         sources=dict(data.get("sources", {})), hooks=load_hooks(path, data.get("hooks")),
         default_preset=data.get("default_preset"), description=str(data.get("description", "")),
         toml_sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
+
+
+def split_list(text: str, what: str) -> list[str]:
+    """Split on commas outside brackets: '[100]*10,[64, 32]' → ['[100]*10', '[64, 32]']."""
+    values, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "(": 1, "]": -1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    values.append(current.strip())
+    if depth != 0 or not all(values):
+        raise TaskError(f"{what} {text!r} has an empty entry or unbalanced brackets")
+    return values
+
+
+def split_contender(name: str) -> tuple[str, list[str]]:
+    """'REF:key=value,key=value' → (REF, ['key=value', …]): one branch run with other parameters.
+
+    Git refs cannot contain ':', so the split is unambiguous; it lets "two
+    solvers in one codebase" be named like two branches.
+    """
+    ref, sep, rest = name.partition(":")
+    if not sep:
+        return name, []
+    if not ref or not rest:
+        raise TaskError(f"contender {name!r}: expected REF:key=value[,key=value]")
+    return ref, split_list(rest, f"contender {name!r}:")
 
 
 def parse_override(text: str, task: Task) -> tuple[str, str]:

@@ -106,6 +106,11 @@ def default_sweep_axis(point: dict[str, str]) -> tuple[str, float] | None:
     return None
 
 
+def default_sweep_summary(table: Any, grid_keys: list[str]) -> str:
+    """No words beyond the table itself."""
+    return ""
+
+
 @dataclass(frozen=True)
 class Hooks:
     """The task-specific callables every stage asks; defaults where the task has none."""
@@ -117,6 +122,7 @@ class Hooks:
     diagnose_artifacts: Callable[[list[Any]], str] = default_diagnose_artifacts
     diagnose_divergence: Callable[[str, int, float], str] = default_diagnose_divergence
     sweep_axis: Callable[[dict[str, str]], tuple[str, float] | None] = default_sweep_axis
+    sweep_summary: Callable[[Any, list[str]], str] = default_sweep_summary
 
 
 def load_hooks(task_path: Path, hooks_file: str | None) -> Hooks:
