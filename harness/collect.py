@@ -79,6 +79,8 @@ def sha256_of(path: Path) -> str:
 def find_artifacts(run_dir: Path, task: Task) -> list[Artifact]:
     """Regular files matching the task's glob under output/, keyed by step; symlinks are not followed."""
     found: dict[int, Artifact] = {}
+    if not task.artifact_glob:
+        return []
     for path in sorted((run_dir / C.OUTPUT_DIR).rglob(task.artifact_glob)):
         if path.is_symlink() or not path.is_file():
             continue

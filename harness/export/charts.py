@@ -63,8 +63,8 @@ def speedup_chart(cand: CandidateVerdict, threshold: float, target: Path) -> Pat
 
 
 def sweep_chart(series: Sequence[tuple[str, list[float], list[float], list[tuple[float, float] | None]]],
-                x_label: str, target: Path) -> Path:
-    """Speedup against a grid axis, one line per candidate, with CI whiskers where judged."""
+                x_label: str, target: Path, y_label: str = "speedup vs baseline (log scale)", ratio: bool = True) -> Path:
+    """Values against a grid axis, one line per series, with CI whiskers where judged (speedups by default)."""
     fig = _figure(7, 4)
     ax = fig.add_subplot()
     for name, xs, ys, cis in series:
@@ -72,10 +72,13 @@ def sweep_chart(series: Sequence[tuple[str, list[float], list[float], list[tuple
         for x, y, ci in zip(xs, ys, cis):
             if ci is not None and _finite(ci[0]) and _finite(ci[1]):
                 ax.vlines(x, ci[0], ci[1], color="0.5")
-    ax.axhline(1.0, color="0.4", linewidth=1, linestyle="--")
-    _log_ratio_axis(ax.yaxis)
+    if ratio:
+        ax.axhline(1.0, color="0.4", linewidth=1, linestyle="--")
+        _log_ratio_axis(ax.yaxis)
+    else:
+        ax.set_yscale("log")
     ax.set_xlabel(x_label)
-    ax.set_ylabel("speedup vs baseline (log scale)")
+    ax.set_ylabel(y_label)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

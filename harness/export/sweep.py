@@ -116,7 +116,9 @@ def _axis(df: pd.DataFrame, task: Task, grid_keys: list[str]) -> tuple[list[floa
 
 
 def plot(df: pd.DataFrame, task: Task, grid_keys: list[str], path: Path) -> Path:
-    """Speedup per candidate against the grid axis, CIs from the verdict cells where judged."""
+    """Speedup per candidate against the grid axis — or, for a race, each contender's time."""
+    if not task.judging.outputs:
+        return time_plot(df, task, grid_keys, path)
     xs, label = _axis(df, task, grid_keys)
     series = []
     for col in [c for c in df.columns if c.endswith(" speedup")]:
@@ -125,6 +127,23 @@ def plot(df: pd.DataFrame, task: Task, grid_keys: list[str], path: Path) -> Path
                        if isinstance(y, (int, float)) and math.isfinite(y))
         series.append((name, [p[0] for p in pairs], [p[1] for p in pairs], [p[2] for p in pairs]))
     return sweep_chart(series, label, path)
+
+
+def time_plot(df: pd.DataFrame, task: Task, grid_keys: list[str], path: Path) -> Path:
+    """Each branch's primary-phase seconds against the grid axis, one line per value of the other grid keys."""
+    xs, label = _axis(df, task, grid_keys)
+    x_key = next((k for k in grid_keys if (task.hooks.sweep_axis({k: "1"}) or ("",))[0] == label), grid_keys[0])
+    others = [k for k in grid_keys if k != x_key]
+    series = []
+    for col in [c for c in df.columns if c.endswith(f" {task.judging.primary} s")]:
+        name = col[: -len(f" {task.judging.primary} s")]
+        for group, part in (df.groupby(others, sort=True) if others else [((), df)]):
+            pairs = sorted((xs[i], float(df[col].iloc[i])) for i in [df.index.get_loc(j) for j in part.index]
+                           if math.isfinite(float(df[col].iloc[i])))
+            tag = ", ".join(f"{k}={v}" for k, v in zip(others, group if isinstance(group, tuple) else (group,)))
+            series.append((f"{name} {tag}".strip(), [p[0] for p in pairs], [p[1] for p in pairs], [None] * len(pairs)))
+    return sweep_chart(series, label, path, y_label=f"{task.judging.label(task.judging.primary)} (s, log scale)",
+                       ratio=False)
 
 
 def _ci_of(cell: Any) -> tuple[float, float] | None:

@@ -235,7 +235,7 @@ def load_task(spec: str | None = None) -> Task:
     path = locate_task(spec)
     data, text = _read_toml(path)
     log = _section(data, "log", path)
-    artifacts = _section(data, "artifacts", path)
+    artifacts = _section(data, "artifacts", path, required=False)  # none: a task whose runs write nothing to compare
     command = _command(data, path)
     types = _param_types(data, path)
     _check_placeholders(command, types, path)
@@ -246,7 +246,7 @@ def load_task(spec: str | None = None) -> Task:
         raise TaskError(f"task file {path}: log.metrics must name a pattern with a (?P<{step_key}>...) group")
     return Task(
         name=str(data.get("name", path.parent.name)), path=path.resolve(), command=command,
-        artifact_glob=str(_section(artifacts, "glob", path)),
+        artifact_glob=str(artifacts.get("glob", "")),
         artifact_key=_compile(artifacts.get("key", r"(?P<key>\d+)"), "artifacts.key"),
         patterns=patterns, timestamp_format=str(log.get("timestamp_format", "%Y-%m-%d %H:%M:%S,%f")),
         step_key=step_key, metrics_pattern=metrics, judging=_judging(data, path),
