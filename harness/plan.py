@@ -13,12 +13,12 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import checkout
+from harness import checkout, intake
 from harness import constants as C
 from harness.environment import fingerprint
 from harness.errors import UsageProblem
@@ -45,6 +45,11 @@ class CompareOptions:
     threads: int = os.cpu_count() or 1
     fresh: bool = False
     device: str = "auto"
+    patches: list[str] = field(default_factory=list)  # --patch NAME=FILE
+    predictions: Path | None = None  # --predictions FILE.jsonl
+    jobs: int = 1  # correctness runs at once (never timed runs)
+    executor: str = "local"
+    address: str | None = None  # --address of a Ray cluster
 
     @property
     def rounds(self) -> int:
@@ -63,6 +68,8 @@ class Plan:
     inputs: dict[str, str]
     env: dict[str, str]
     environment: dict[str, Any]
+    attempts: list[intake.Attempt] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # attempt name → why it cannot run
 
     @property
     def task(self) -> Task:
@@ -144,17 +151,27 @@ def resolve_config(opts: CompareOptions) -> TaskConfig:
     return resolve(load_task(opts.task), opts.preset, opts.overrides)
 
 
+def gather_attempts(opts: CompareOptions) -> list[intake.Attempt]:
+    """The --patch and --predictions attempts, their names checked against the positional candidates."""
+    attempts = intake.gather(opts.patches, opts.predictions)
+    validate_names(opts.baseline, [*opts.candidates, *(a.name for a in attempts)])
+    return attempts
+
+
 def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan:
     """Everything that can fail on bad input fails here, before a single run."""
-    validate_names(opts.baseline, opts.candidates)
+    attempts = gather_attempts(opts)
     config = config or resolve_config(opts)
     work_dir = opts.work_dir.resolve()
     source = checkout.prepare_source(config.task, work_dir, opts.repo)
     checkouts = checkout.checkout_all(source, [opts.baseline, *opts.candidates], work_dir)
+    taken = intake.take_in(source, checkouts[opts.baseline].sha, attempts)
+    checkouts |= intake.checkouts(source, taken, work_dir)
+    opts = replace(opts, candidates=[*opts.candidates, *taken.commits])
     env = child_env(opts.threads)
     environment = fingerprint(opts.python, env, opts.threads, opts.device)
     compile_trees(opts.python, [co.path for co in checkouts.values()], env)
     shas = {name: co.sha for name, co in checkouts.items()}
     root = work_dir / C.RUNS_DIR / run_id(opts, config, shas, environment["device"])
     inputs = config.task.hooks.prepare_inputs(config, checkouts[opts.baseline].path, root / C.INPUTS_DIR)
-    return Plan(opts, config, source, checkouts, root, inputs, env, environment)
+    return Plan(opts, config, source, checkouts, root, inputs, env, environment, attempts, taken.rejected)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import UsageProblem
-from harness.export import markdown
+from harness.export import leaderboard, markdown
 from harness.results import CompareDocument
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,9 @@ def _write_json(doc: CompareDocument, path: Path, run_root: Path | None) -> Path
     return path
 
 
-COMPARE_EXPORTERS: dict[str, Writer] = {"md": markdown.write, "json": _write_json}
+COMPARE_EXPORTERS: dict[str, Writer] = {"md": markdown.write, "json": _write_json,
+                                         "leaderboard-md": leaderboard.write_md, "leaderboard-csv": leaderboard.write_csv,
+                                         "leaderboard-png": leaderboard.write_png}
 
 
 def check_writable(targets: dict[str, Path]) -> None:
