@@ -225,4 +225,5 @@ def apply_attempt(repo_path: Path, base_sha: str, name: str, patch_text: str) ->
 
 def _apply_reason(exc: CheckoutError) -> str:
     """git's own last words, without the temporary file's path."""
-    return str(exc).rsplit("git apply failed: ", 1)[-1].removeprefix("error: ")
+    reason = str(exc).rsplit("git apply failed: ", 1)[-1].strip()
+    return reason.removeprefix("stderr:").strip().strip("'").strip().removeprefix("error: ")

@@ -106,7 +106,7 @@ def _share_bars(ax: Any, lb: Leaderboard, labels: list[str]) -> None:
     ax.set_xlim(0, 1)
     ax.set_ylim(len(lb.rows) - 0.5, -0.5)
     ax.set_xlabel("share of attempts")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(series), frameon=False)
 
 
 def _geomean_points(ax: Any, lb: Leaderboard, labels: list[str]) -> None:
@@ -120,4 +120,5 @@ def _geomean_points(ax: Any, lb: Leaderboard, labels: list[str]) -> None:
     _log_ratio_axis(ax.xaxis)
     ax.set_yticks(range(len(lb.rows)), labels)
     ax.set_ylim(len(lb.rows) - 0.5, -0.5)
-    ax.set_xlabel(f"geomean {lb.phase} speedup of equivalent attempts (log scale)")
+    ax.set_xlabel(f"geomean {lb.phase} speedup, equivalent attempts")
+    ax.set_title("95% CI (t on logs)", fontsize="small")
