@@ -120,7 +120,8 @@ def key_digest(key: dict[str, Any]) -> str:
 def validate_names(baseline: str, candidates: list[str]) -> None:
     """Names become folder names and table rows: they must be distinct."""
     if not candidates:
-        raise UsageProblem("name at least one candidate to compare against the baseline")
+        raise UsageProblem("name at least one candidate to compare against the baseline "
+                           "(a branch, --patch NAME=FILE or --predictions FILE)")
     if baseline in candidates:
         raise UsageProblem(f"{baseline!r} is the baseline; it is compared with itself automatically (the noise-floor row)")
     dupes = sorted({c for c in candidates if candidates.count(c) > 1})
