@@ -171,8 +171,7 @@ def rejected_verdict(attempt: Attempt, reason: str) -> CandidateVerdict:
     return CandidateVerdict(
         name=attempt.name, sha="", agent=attempt.agent, attempt=attempt.attempt, reference=attempt.reference,
         status=NOT_APPLIED, verdict=reason, diagnosis="the patch does not apply to the baseline, so nothing ran",
-        equivalent=False, losses_match=False, images_identical=False, losses=MetricComparison(match=False),
-        stderr_tail=reason)
+        equivalent=False, losses_match=False, images_identical=False, losses=MetricComparison(match=False))
 
 
 def annotate(doc: CompareDocument, attempts: list[Attempt], rejected: dict[str, str]) -> CompareDocument:

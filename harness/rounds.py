@@ -105,25 +105,28 @@ def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, p
     if fan_out is None:
         return {label: _run_counted(plan, executor, run_spec(plan, label, rep), progress) for label in labels}
     threads = executor.run_threads(plan.opts.threads)  # type: ignore[attr-defined]
-    results: dict[str, RunResult] = {}
-    pending = []
-    for spec in (with_threads(plan, run_spec(plan, label, rep), threads) for label in labels):
-        if (done := load_done(spec)) is not None:
-            results[spec.label] = done
-            progress.step(spec.label, rep, done, True)
-        else:
-            fresh_run_dir(spec)
-            write_meta(spec)
-            pending.append(spec)
+    specs = [with_threads(plan, run_spec(plan, label, rep), threads) for label in labels]
+    results = {spec.label: done for spec in specs if (done := load_done(spec)) is not None}
+    for label, done in results.items():
+        progress.step(label, rep, done, True)
+    pending = [spec for spec in specs if spec.label not in results]
+    for spec in pending:
+        fresh_run_dir(spec)
+        write_meta(spec)
 
     def finished(i: int, outcome: Outcome) -> None:
-        spec = pending[i]
-        results[spec.label] = collect.collect(spec, plan.task, plan.config.params, outcome)
-        results[spec.label].save(spec.run_dir / C.RESULT_FILE)
-        progress.step(spec.label, rep, results[spec.label], False)
+        results[pending[i].label] = _collected(plan, pending[i], outcome, progress)
 
     fan_out(pending, finished)
     return {label: results[label] for label in labels}
+
+
+def _collected(plan: Plan, spec: RunSpec, outcome: Outcome, progress: Progress) -> RunResult:
+    """A finished run's result.json, written and counted."""
+    result = collect.collect(spec, plan.task, plan.config.params, outcome)
+    result.save(spec.run_dir / C.RESULT_FILE)
+    progress.step(spec.label, spec.rep, result, False)
+    return result
 
 
 def _run_counted(plan: Plan, executor: Executor, spec: RunSpec, progress: Progress) -> RunResult:

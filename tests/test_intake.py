@@ -54,7 +54,10 @@ def test_patches_refs_and_a_patch_that_does_not_apply(fake_repo: Path, tmp_path:
     pixel = next(c for c in doc["candidates"] if c["name"] == "a-1")
     assert pixel["diagnosis"].startswith("rendering changed: 2 pixels differ")
     assert tree_of(tmp_path, pixel["sha"]) == git.Repo(fake_repo).commit("pixel").tree.hexsha
-    assert "## Leaderboard" in (tmp_path / "r.md").read_text() and (tmp_path / "r-leaderboard.csv").is_file()
+    report = (tmp_path / "r.md").read_text()
+    assert "## Leaderboard" in report and (tmp_path / "r-leaderboard.csv").is_file()
+    assert ("## b-1\n\n**patch does not apply: draw-poly-while-training.py: patch does not apply** — the patch "
+            "does not apply to the baseline, so nothing ran\n\n## rng") in report
     assert any("ETA" in r.message for r in caplog.records)
     assert caplog.records and any(r.getMessage().endswith("· a 2 ok; b 1 ok") for r in caplog.records)
 

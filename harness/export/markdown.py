@@ -219,6 +219,8 @@ def _speedup_cell(v: PhaseVerdict | None) -> str:
 
 
 def _candidate_section(c: CandidateVerdict, doc: CompareDocument, links: dict[str, str]) -> str:
+    if not c.sha:  # never ran (a handed-in patch that does not apply): only the why
+        return f"## {c.name}\n\n**{_inline(c.verdict)}** — {_inline(c.diagnosis)}"
     parts = [f"## {c.name}", _verdict_block(c), _flags_block(c), _speed_lines(c, doc),
              _metrics_section(c.losses, doc.task.step_key), _images_section(c.images, links, doc.task.step_key),
              _timing_section(c, doc, links), _code_section("Diffstat", c.diffstat),
