@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,7 +91,10 @@ def main() -> None:
             rows.append(run("ray, 2 nodes × 1 CPU", Path(tmp) / "ray", preds,
                             ["--executor", "ray", "--address", cluster.address], sets))
         finally:
+            nodes = [node.node_id for node in cluster.list_all_nodes()]
             cluster.shutdown()
+            for node in nodes:  # each node's checkout cache
+                shutil.rmtree(Path(tempfile.gettempdir()) / "evalharness-ray" / node[:12], ignore_errors=True)
         report(rows, load, args.preset, os.getloadavg())
 
 
