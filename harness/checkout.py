@@ -190,3 +190,40 @@ def prepare_source(task: Task, work_dir: Path, repo: str | None) -> Path:
         return clone_repo(repo, work_dir)
     return build_builtin_repo(task, work_dir)
 
+
+
+# --------------------------------------------------------------------------- #
+# Attempts handed in as patch text (--patch, --predictions)
+# --------------------------------------------------------------------------- #
+
+#: Commits made from handed-in patches live here, out of the way of the source's own branches.
+ATTEMPT_REF_PREFIX = "refs/evalharness/attempts/"
+
+
+class PatchDoesNotApply(CheckoutError):
+    """A handed-in patch that git cannot apply to the baseline: that attempt's verdict, not a failure."""
+
+
+def apply_attempt(repo_path: Path, base_sha: str, name: str, patch_text: str) -> str:
+    """Commit `patch_text` applied to `base_sha` in the private repo; return the new commit.
+
+    The commit is kept under ATTEMPT_REF_PREFIX (never refs/heads, so a branch
+    of the user's repository with the same name is never shadowed), with the
+    fixed identity of every built-in commit, so the same patch resumes.
+    """
+    repo = git.Repo(repo_path)
+    with tempfile.TemporaryDirectory(prefix="evalharness-attempt-") as tmp:
+        patch = Path(tmp) / f"{name.replace('/', '_')}{C.PATCH_SUFFIX}"
+        patch.write_text(patch_text if patch_text.endswith("\n") else patch_text + "\n", encoding="utf-8")
+        try:
+            sha = _commit_patch(repo, base_sha, patch, Path(tmp) / "index")
+        except CheckoutError as exc:
+            raise PatchDoesNotApply(_apply_reason(exc)) from exc
+    _git(repo, "update-ref", ATTEMPT_REF_PREFIX + name, sha)
+    return sha
+
+
+def _apply_reason(exc: CheckoutError) -> str:
+    """git's own last words, without the temporary file's path."""
+    reason = str(exc).rsplit("git apply failed: ", 1)[-1].strip()
+    return reason.removeprefix("stderr:").strip().strip("'").strip().removeprefix("error: ")

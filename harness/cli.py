@@ -70,6 +70,9 @@ def common_run_options(fn: Any) -> Any:
         click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones, worktrees and run folders."),
         click.option("--fresh", is_flag=True, help="Start new runs instead of resuming an identical earlier compare."),
         click.option("--no-cache", is_flag=True, help="Neither reuse nor store outputs of identical earlier runs (result cache)."),
+        click.option("--jobs", type=click.IntRange(1), default=1, show_default=True, help="Correctness runs at once (the cores are split: jobs × threads ≤ cores); timed runs always go one at a time."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where runs go: this machine, or a Ray cluster (pip install 'evalharness[ray]')."),
+        click.option("--address", metavar="HOST:PORT", help="The Ray cluster to use with --executor ray (default: a local Ray)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -85,8 +88,10 @@ def _options(baseline: str, candidates: tuple[str, ...], kw: dict[str, Any], **e
 
 @main.command()
 @click.argument("baseline")
-@click.argument("candidates", nargs=-1, required=True)
+@click.argument("candidates", nargs=-1)
 @common_run_options
+@click.option("--patch", "patches", multiple=True, metavar="NAME=FILE", help="A patch applied to the baseline, compared as candidate NAME.")
+@click.option("--predictions", type=click.Path(path_type=Path, dir_okay=False), help='Attempts, one JSON line each: {"agent": ..., "attempt": N, "patch": ... or "ref": ...}.')
 @click.option("--repeat", type=click.IntRange(1, 100), default=C.DEFAULT_REPEAT, show_default=True, help="Interleaved rounds per branch.")
 @click.option("--quick", is_flag=True, help="One run per branch; equivalence only, no speed verdict.")
 @click.option("--report", type=click.Path(path_type=Path), help="Markdown report path (default under reports/).")
@@ -97,18 +102,18 @@ def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, jso
     Example: evalharness compare baseline gemini claude
     """
     from harness import export
-    from harness.commands.compare import default_report_path, run_compare, summary_lines
+    from harness.commands.compare import default_report_path, leaderboard_targets, run_compare, summary_lines
     from harness.judge.verdicts import exit_code
-    from harness.plan import validate_names
+    from harness.plan import gather_attempts
 
-    opts = _options(baseline, candidates, kw)
-    call(validate_names, opts.baseline, opts.candidates)
+    opts = _options(baseline, candidates, kw, patches=list(kw.pop("patches")))
+    call(gather_attempts, opts)
     targets = {"md": report or default_report_path(opts, opts.preset)}
     if json_path is not None:
         targets["json"] = json_path
     call(export.check_writable, targets)
     done = call(run_compare, opts)
-    call(export.write_outputs, done.doc, targets, done.run_root)
+    call(export.write_outputs, done.doc, targets | leaderboard_targets(done.doc, targets["md"]), done.run_root)
     for line in summary_lines(done.doc):
         click.echo(line)
     sys.exit(exit_code(done.doc.candidates))
@@ -210,3 +215,18 @@ def report(compare_json: Path, fmt: str, out: Path | None, run_dir: Path | None)
     from harness.commands.report import rerender
 
     click.echo(f"written: {call(rerender, compare_json, fmt, out, run_dir)}")
+
+
+@main.command()
+@click.argument("compare_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Markdown path; the CSV and plot go beside it (default: COMPARE-leaderboard.md beside the JSON).")
+def leaderboard(compare_json: Path, out: Path | None) -> None:
+    """The agents' leaderboard of a stored COMPARE_JSON: markdown, CSV and a plot.
+
+    Example: evalharness leaderboard reports/agents-small.json
+    """
+    from harness.commands.leaderboard import write_leaderboard
+
+    text, paths = call(write_leaderboard, compare_json, out)
+    click.echo(text)
+    click.echo("written: " + ", ".join(str(p) for p in paths))

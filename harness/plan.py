@@ -13,12 +13,12 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import checkout
+from harness import checkout, intake
 from harness import constants as C
 from harness.environment import fingerprint
 from harness.errors import UsageProblem
@@ -47,6 +47,11 @@ class CompareOptions:
     device: str = "auto"
     cache: bool = True  # reuse stored outputs of an identical earlier run (harness/cache.py); --no-cache
     fail_on: str | None = None  # the gate's rule (judge/gate.py); None: compare's own exit rule
+    patches: list[str] = field(default_factory=list)  # --patch NAME=FILE
+    predictions: Path | None = None  # --predictions FILE.jsonl
+    jobs: int = 1  # correctness runs at once (never timed runs)
+    executor: str = "local"
+    address: str | None = None  # --address of a Ray cluster
 
     @property
     def rounds(self) -> int:
@@ -66,6 +71,8 @@ class Plan:
     env: dict[str, str]
     environment: dict[str, Any]
     configs: dict[str, TaskConfig] = field(default_factory=dict)  # contenders named REF:key=value,…
+    attempts: list[intake.Attempt] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # attempt name → why it cannot run
 
     @property
     def task(self) -> Task:
@@ -120,7 +127,8 @@ def key_digest(key: dict[str, Any]) -> str:
 def validate_names(baseline: str, candidates: list[str]) -> None:
     """Names become folder names and table rows: they must be distinct."""
     if not candidates:
-        raise UsageProblem("name at least one candidate to compare against the baseline")
+        raise UsageProblem("name at least one candidate to compare against the baseline "
+                           "(a branch, --patch NAME=FILE or --predictions FILE)")
     if baseline in candidates:
         raise UsageProblem(f"{baseline!r} is the baseline; it is compared with itself automatically (the noise-floor row)")
     dupes = sorted({c for c in candidates if candidates.count(c) > 1})
@@ -151,22 +159,32 @@ def resolve_config(opts: CompareOptions) -> TaskConfig:
     return resolve(load_task(opts.task), opts.preset, opts.overrides)
 
 
+def gather_attempts(opts: CompareOptions) -> list[intake.Attempt]:
+    """The --patch and --predictions attempts, their names checked against the positional candidates."""
+    attempts = intake.gather(opts.patches, opts.predictions)
+    validate_names(opts.baseline, [*opts.candidates, *(a.name for a in attempts)])
+    return attempts
+
+
 def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan:
     """Everything that can fail on bad input fails here, before a single run."""
-    validate_names(opts.baseline, opts.candidates)
+    attempts = gather_attempts(opts)
     config = config or resolve_config(opts)
     names = [opts.baseline, *opts.candidates]
     configs = contender_configs(config, names)
     work_dir = opts.work_dir.resolve()
     source = checkout.prepare_source(config.task, work_dir, opts.repo)
     checkouts = contender_checkouts(source, names, work_dir)
+    taken = intake.take_in(source, checkouts[opts.baseline].sha, attempts)
+    checkouts |= intake.checkouts(source, taken, work_dir)
+    opts = replace(opts, candidates=[*opts.candidates, *taken.commits])
     env = child_env(opts.threads)
     environment = fingerprint(opts.python, env, opts.threads, opts.device)
     compile_trees(opts.python, [co.path for co in checkouts.values()], env)
     shas = {name: co.sha for name, co in checkouts.items()}
     root = work_dir / C.RUNS_DIR / run_id(opts, config, shas, environment["device"])
     inputs = config.task.hooks.prepare_inputs(config, checkouts[opts.baseline].path, root / C.INPUTS_DIR)
-    return Plan(opts, config, source, checkouts, root, inputs, env, environment, configs)
+    return Plan(opts, config, source, checkouts, root, inputs, env, environment, configs, attempts, taken.rejected)
 
 
 def contender_configs(config: TaskConfig, names: list[str]) -> dict[str, TaskConfig]:

@@ -221,6 +221,9 @@ class CandidateVerdict(Record):
 
     name: str
     sha: str
+    agent: str | None = None  # who wrote it, when it came in as an attempt (--predictions)
+    attempt: int | None = None
+    reference: bool = False  # a known-good solution shown beside the agents, not ranked among them
     status: str
     verdict: str
     diagnosis: str
@@ -328,6 +331,34 @@ class CompareDocument(Record):
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, by_alias=True)
+
+
+# --------------------------------------------------------------------------- #
+# Many attempts per agent
+# --------------------------------------------------------------------------- #
+
+
+class AgentRow(Record):
+    """One agent's attempts summed up: how often correct, how often and how much faster."""
+
+    agent: str
+    reference: bool = False
+    attempts: int
+    equivalent: int
+    share_equivalent: float
+    fast: dict[str, float | None]  # "1.0" → share of attempts equivalent and faster than 1.0× (None: speed not judged)
+    geomean_speedup: float | None = None
+    geomean_ci: list[float] | None = None
+    best_attempt: str | None = None
+    best_speedup: float | None = None
+
+
+class Leaderboard(Record):
+    """Agents ranked on one compare: derived from a CompareDocument, never stored apart from it."""
+
+    phase: str
+    thresholds: list[float]
+    rows: list[AgentRow]
 
 
 def json_schema(model: type[Record]) -> dict[str, Any]:

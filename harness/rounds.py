@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from harness import cache, collect, layout
 from harness import constants as C
 from harness.errors import InfraError
-from harness.executors import Executor, RunSpec
+from harness.executors import Executor, Outcome, RunSpec
 from harness.judge import stats
 from harness.jsonio import write_json
 from harness.plan import Plan, key_digest
@@ -75,22 +77,85 @@ def write_meta(spec: RunSpec) -> None:
 
 
 def run_one(plan: Plan, executor: Executor, spec: RunSpec, reuse: bool = False) -> tuple[RunResult, bool]:
-    """Run (or resume) one repetition; returns (result, was_resumed).
+    """Run (or resume, or reuse) one repetition; returns (result, was_resumed).
 
     `reuse`: outputs stored by an earlier compare under the same run key stand
     in for the run (equivalence only: timing rounds must pass False).
     """
+    prior, resumed = prepare(plan, spec, reuse)
+    if prior is not None:
+        return prior, resumed
+    return finish(plan, spec, executor.run(spec)), False
+
+
+def prepare(plan: Plan, spec: RunSpec, reuse: bool) -> tuple[RunResult | None, bool]:
+    """A result that makes the run unnecessary (resumed, or from the cache), else a clean run folder."""
     done = load_done(spec)
     if done is not None:
         return done, True
     fresh_run_dir(spec)
     write_meta(spec)
-    result = cache.lookup(plan, spec) if reuse else None
-    if result is None:
-        result = collect.collect(spec, plan.task, plan.config_of(spec.label).params, executor.run(spec))
-        cache.record(plan, spec, result)
+    cached = cache.lookup(plan, spec) if reuse else None
+    if cached is not None:
+        cached.save(spec.run_dir / C.RESULT_FILE)
+    return cached, False
+
+
+def finish(plan: Plan, spec: RunSpec, outcome: Outcome) -> RunResult:
+    """A finished run's result.json, collected with the label's own parameters, stored for reuse."""
+    result = collect.collect(spec, plan.task, plan.config_of(spec.label).params, outcome)
+    cache.record(plan, spec, result)
     result.save(spec.run_dir / C.RESULT_FILE)
-    return result, False
+    return result
+
+
+def reusable(label: str, rep: int) -> bool:
+    """Only the equivalence round's outputs may come from the cache, and never the twin's: it exists to
+    show whether the baseline reproduces itself, which a copy of the baseline's own run cannot."""
+    return rep == 0 and not label.endswith(C.SELF_SUFFIX)
+
+
+def with_threads(plan: Plan, spec: RunSpec, threads: int) -> RunSpec:
+    """The same run with another thread count: a different environment, hence a different run key."""
+    if threads == plan.opts.threads:
+        return spec
+    env = {k: str(threads) if k.endswith("_NUM_THREADS") else v for k, v in spec.env.items()}
+    key = {**plan.run_key(spec.label), "threads": threads, "env": env}
+    return replace(spec, env=env, key=key_digest(key), meta={**spec.meta, "run_key": key})
+
+
+def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, progress: Progress) -> dict[str, RunResult]:
+    """One repetition of every label, as many at once as the executor can: for correctness runs only.
+
+    An executor with `run_many` (a local pool, Ray) fans the runs out, each
+    with the thread count it hands out (`run_threads`); without it the runs go
+    one by one. Results come back keyed by label, resumed or reused ones included.
+    """
+    fan_out = getattr(executor, "run_many", None)
+    if fan_out is None:
+        return {label: _run_counted(plan, executor, run_spec(plan, label, rep), progress) for label in labels}
+    threads = executor.run_threads(plan.opts.threads)  # type: ignore[attr-defined]
+    results, pending = {}, []
+    for spec in (with_threads(plan, run_spec(plan, label, rep), threads) for label in labels):
+        prior, resumed = prepare(plan, spec, reusable(spec.label, rep))
+        if prior is None:
+            pending.append(spec)
+        else:
+            results[spec.label] = prior
+            progress.step(spec.label, rep, prior, resumed)
+
+    def finished(i: int, outcome: Outcome) -> None:
+        results[pending[i].label] = finish(plan, pending[i], outcome)
+        progress.step(pending[i].label, rep, results[pending[i].label], False)
+
+    fan_out(pending, finished)
+    return {label: results[label] for label in labels}
+
+
+def _run_counted(plan: Plan, executor: Executor, spec: RunSpec, progress: Progress) -> RunResult:
+    result, resumed = run_one(plan, executor, spec, reusable(spec.label, spec.rep))
+    progress.step(spec.label, spec.rep, result, resumed)
+    return result
 
 
 @dataclass
@@ -120,12 +185,16 @@ def execute_plan(plan: Plan, executor: Executor) -> Execution:
 
 
 def equivalence_round(plan: Plan, executor: Executor, run: Execution, progress: Progress) -> None:
-    """Round 0: every branch once (and the baseline's twin, so its reproducibility is known)."""
+    """Round 0: every branch once (and the baseline's twin, so its reproducibility is known).
+
+    These are correctness runs, so an executor that can fans them out (`--jobs`, Ray).
+    """
     base, twin = plan.opts.baseline, plan.opts.baseline + C.SELF_SUFFIX
     labels = [base, *([] if plan.opts.quick else [twin]), *plan.opts.candidates]
+    done = run_round(plan, executor, labels, 0, progress)
+    _stop_if_baseline_broken(plan, base, done[base])
     for label in labels:
-        result = _run_and_record(plan, executor, run, label, 0, progress)
-        _stop_if_baseline_broken(plan, label, result)
+        run.results[label].append(done[label])
 
 
 def _warn_about_the_clock(plan: Plan, run: Execution) -> None:
@@ -182,17 +251,19 @@ def still_open(plan: Plan, run: Execution, remaining: list[str], round_no: int) 
 
 def _run_and_record(plan: Plan, executor: Executor, run: Execution, label: str, rep: int,
                     progress: Progress) -> RunResult:
-    # only the equivalence round's outputs may come from the cache, and never the twin's: it exists to
-    # show whether the baseline reproduces itself, which a copy of the baseline's own run cannot
-    reuse = rep == 0 and not label.endswith(C.SELF_SUFFIX)
-    result, resumed = run_one(plan, executor, run_spec(plan, label, rep), reuse=reuse)
+    result = _run_counted(plan, executor, run_spec(plan, label, rep), progress)
     run.results[label].append(result)
-    progress.step(label, rep, result, resumed)
     return result
 
 
+def agent_labels(plan: Plan) -> dict[str, str]:
+    """label → agent for every attempt that has one (the progress line tallies per agent)."""
+    return {a.name: a.agent for a in plan.attempts if a.agent}
+
+
 class Progress:
-    """One log line per run: which round, what happened, elapsed time and an ETA to the most rounds left.
+    """One log line per run over the whole batch: which round, what happened, elapsed time, an ETA to the
+    most rounds left, and per-agent tallies as they come in.
 
     The total is an upper bound (the sequential rule usually stops earlier), so
     the ETA is one too: it can only come in early.
@@ -203,20 +274,34 @@ class Progress:
         self.rounds = 0 if plan.opts.quick else plan.opts.rounds
         self.total = branches + (0 if plan.opts.quick else 1 + self.rounds * (branches + 1))
         self.done, self.fresh, self.started = 0, 0, time.perf_counter()
+        self.agents = agent_labels(plan)
+        self.tallies: dict[str, Counter[str]] = {}
 
     def step(self, label: str, round_no: int, result: RunResult, resumed: bool) -> None:
         self.done += 1
         self.fresh += not resumed
+        self.tally(label, result.status)
         elapsed = time.perf_counter() - self.started
         how = "resumed" if resumed else f"{result.wall_s:.2f}s"
         which = "equivalence round" if round_no == 0 else f"timing round {round_no}/{self.rounds}"
-        log.info("[%d/≤%d] %s %-20s %-8s %s (elapsed %.0fs%s)", self.done, self.total, which, label, result.status,
-                 how, elapsed, self.eta(elapsed))
+        log.info("[%d/≤%d] %s %-20s %-8s %s (elapsed %.0fs%s)%s", self.done, self.total, which, label,
+                 result.status, how, elapsed, self.eta(elapsed), self.tally_text())
 
     def eta(self, elapsed: float) -> str:
+        """At the pace of the runs made so far (resumed runs cost nothing), to the most runs left."""
         if not self.fresh or self.done >= self.total:
             return ""
         return f", at most ~{elapsed / self.fresh * (self.total - self.done):.0f}s left"
+
+    def tally(self, label: str, word: str) -> None:
+        """Count one outcome word (a run status, or a verdict such as "equivalent") for the label's agent."""
+        if label in self.agents:
+            self.tallies.setdefault(self.agents[label], Counter())[word] += 1
+
+    def tally_text(self) -> str:
+        parts = [f"{agent} " + " ".join(f"{n} {word}" for word, n in sorted(counts.items()))
+                 for agent, counts in sorted(self.tallies.items())]
+        return " · " + "; ".join(parts) if parts else ""
 
 
 def _stop_if_baseline_broken(plan: Plan, label: str, result: RunResult) -> None:

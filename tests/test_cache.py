@@ -25,7 +25,7 @@ PIXEL = "rendering changed: 2 pixels differ outside the polytope boundaries"
 
 def gate(fake_repo: Path, work: Path, *candidates: str, fail_on: str = "nonequivalent", **options: object):
     """`check base CANDIDATES` on scripted runs; returns (document, the names that actually ran)."""
-    opts = CompareOptions(baseline="base", candidates=list(candidates), repo=str(fake_repo), work_dir=work,
+    opts = CompareOptions(baseline="base", preset="small", candidates=list(candidates), repo=str(fake_repo), work_dir=work,
                           threads=1, **options)  # type: ignore[arg-type]
     executor = FakeExecutor(script({"pixel": Behaviour(pixel=(1, 1))}))
     repeat = None if fail_on == "nonequivalent" else 2
@@ -89,7 +89,7 @@ def test_a_tampered_entry_is_dropped_and_the_run_made_again(fake_repo: Path, tmp
 
 
 def test_failed_runs_are_not_stored(fake_repo: Path, tmp_path: Path) -> None:
-    opts = CompareOptions(baseline="base", candidates=["crash"], repo=str(fake_repo), work_dir=tmp_path, threads=1)
+    opts = CompareOptions(baseline="base", preset="small", candidates=["crash"], repo=str(fake_repo), work_dir=tmp_path, threads=1)
     executor = FakeExecutor(script({"crash": Behaviour(status="crashed", stderr="boom")}))
     run_check(opts, "nonequivalent", None, {"md": tmp_path / "r.md"}, executor, environ={})
     assert [e.name for e in store_of(tmp_path).entries()] == ["base"]

@@ -27,7 +27,7 @@ RNG_REASON = "NOT equivalent: training trajectory changed: RNG stream or initial
 
 
 def check(fake_repo: Path, work: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    argv = ["check", "--repo", str(fake_repo), "--work-dir", str(work / "w"), "--report", str(work / "r.md"),
+    argv = ["check", "--repo", str(fake_repo), "--work-dir", str(work / "w"), "--report", str(work / "r.md"), "--preset", "small",
             "--json", str(work / "r.json"), "--junit", str(work / "r.xml"), *args]
     env = {"GITHUB_ACTIONS": None, "GITHUB_STEP_SUMMARY": None, **(env or {})}
     return CliRunner().invoke(main, argv, catch_exceptions=False, env=env)
@@ -120,7 +120,7 @@ def test_bad_fail_on_is_a_usage_error(fake_repo: Path, tmp_path: Path) -> None:
 
 
 def gate_with(fake_repo: Path, tmp_path: Path, cand: Behaviour, fail_on: str):
-    opts = CompareOptions(baseline="base", candidates=["same"], repo=str(fake_repo), work_dir=tmp_path, threads=1)
+    opts = CompareOptions(baseline="base", preset="small", candidates=["same"], repo=str(fake_repo), work_dir=tmp_path, threads=1)
     executor = FakeExecutor(script({"same": cand}))
     done = run_check(opts, fail_on, 6 if fail_on != "nonequivalent" else None, {"md": tmp_path / "r.md",
                      "junit": tmp_path / "r.xml"}, executor, environ={})

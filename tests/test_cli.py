@@ -69,7 +69,7 @@ def test_compare_bad_input_exits_2_with_one_line(fake_repo: Path, tmp_path: Path
 
 def test_missing_candidate_argument_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compare", "baseline"])
-    assert result.exit_code == 2 and "Missing argument" in result.output
+    assert result.exit_code == 2 and "name at least one candidate to compare against the baseline" in result.output
 
 
 def test_unknown_repo_is_an_infrastructure_error(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import constants as C
-from harness import export, portable
+from harness import export, intake, portable
 from harness.commands import harness_info
 from harness.executors import Executor, make_executor
 from harness.judge.analyse import analyse
+from harness.judge.leaderboard import has_agents
 from harness.plan import CompareOptions, plan_compare
 from harness.results import CompareDocument
 from harness.rounds import execute_plan
@@ -39,16 +40,30 @@ def run_compare(opts: CompareOptions, executor: Executor | None = None, config: 
     """Plan, execute, analyse; compare.json is written into the run folder."""
     plan = plan_compare(opts, config)
     log.info("run folder %s", plan.run_root)
-    execution = execute_plan(plan, executor or make_executor("local"))
-    doc = portable.scrub_document(analyse(plan, execution, harness_info(), source_label(opts)),
-                                  portable.aliases(plan.opts.work_dir))
+    own = executor is None
+    executor = executor or make_executor(opts.executor, opts.jobs, opts.address)
+    try:
+        execution = execute_plan(plan, executor)
+    finally:
+        if own and hasattr(executor, "close"):
+            executor.close()
+    doc = intake.annotate(analyse(plan, execution, harness_info(), source_label(opts)), plan.attempts, plan.rejected)
+    doc = portable.scrub_document(doc, portable.aliases(plan.opts.work_dir))
     export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
     return CompareRun(doc, plan.run_root)
 
 
 def default_report_path(opts: CompareOptions, preset: str | None) -> Path:
-    names = "-".join([opts.baseline, *opts.candidates]).replace("/", "_")
+    handed_in = [p.partition("=")[0] for p in opts.patches] + ([opts.predictions.stem] if opts.predictions else [])
+    names = "-".join([opts.baseline, *opts.candidates, *handed_in]).replace("/", "_")
     return Path(C.REPORTS_DIR) / f"compare-{preset or 'default'}-{names}.md"
+
+
+def leaderboard_targets(doc: CompareDocument, report: Path) -> dict[str, Path]:
+    """With agents, the leaderboard's CSV beside the report (its table and plot are inside the report)."""
+    if not has_agents(doc):
+        return {}
+    return {"leaderboard-csv": report.with_name(f"{report.stem}-leaderboard.csv")}
 
 
 def summary_lines(doc: CompareDocument) -> list[str]:

@@ -4,8 +4,10 @@ Everything that decides *what* to run (rounds, resume, keys) is elsewhere; an
 executor only runs one spec and reports the harness's own observations of it
 (hyperfine's Executor). `LocalExecutor` runs a real subprocess; `FakeExecutor`
 plays a scripted run for tests, so verdict logic is tested with scripted
-timings instead of sleeps; a parallel pool or a remote engine is one more
-class with the same `run`.
+timings instead of sleeps. `PoolExecutor` (pool.py) and `RayExecutor`
+(ray.py) add `run_many(specs, done)` for correctness runs that may go at once,
+with `run_threads(threads)` saying how many threads each of those runs gets;
+`run` stays one timed run at a time.
 """
 
 from __future__ import annotations
@@ -55,12 +57,19 @@ class Executor(Protocol):
         ...
 
 
-def make_executor(name: str) -> Executor:
-    """The executor named on the command line."""
+def make_executor(name: str, jobs: int = 1, address: str | None = None) -> Executor:
+    """The executor named on the command line: `local` (a pool of `jobs` for correctness runs) or `ray`."""
     from harness.errors import UsageProblem
-    from harness.executors.local import LocalExecutor
 
-    executors: dict[str, type] = {"local": LocalExecutor}
-    if name not in executors:
-        raise UsageProblem(f"--executor {name!r}: unknown (known: {', '.join(executors)})")
-    return executors[name]()
+    if name == "local":
+        if address:
+            raise UsageProblem("--address names a Ray cluster: use it with --executor ray")
+        from harness.executors.local import LocalExecutor
+        from harness.executors.pool import PoolExecutor
+
+        return PoolExecutor(LocalExecutor(), jobs)
+    if name == "ray":
+        from harness.executors.ray import RayExecutor
+
+        return RayExecutor(address)
+    raise UsageProblem(f"--executor {name!r}: unknown (known: local, ray)")

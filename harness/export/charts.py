@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.results import CandidateVerdict
+from harness.results import CandidateVerdict, Leaderboard
 
 
 def _figure(width: float, height: float) -> Any:
@@ -84,3 +84,44 @@ def sweep_chart(series: Sequence[tuple[str, list[float], list[float], list[tuple
     fig.tight_layout()
     fig.savefig(target, format="png")
     return target
+
+
+def leaderboard_chart(lb: Leaderboard, target: Path) -> Path:
+    """Left: share equivalent and fast_p per agent; right: geomean speedup with its CI, log axis."""
+    fig = _figure(10, 1.4 + 0.5 * max(1, len(lb.rows)))
+    shares, speeds = fig.subplots(1, 2)
+    labels = [f"{r.agent} (ref.)" if r.reference else r.agent for r in lb.rows]
+    _share_bars(shares, lb, labels)
+    _geomean_points(speeds, lb, labels)
+    fig.tight_layout()
+    fig.savefig(target, format="png")
+    return target
+
+
+def _share_bars(ax: Any, lb: Leaderboard, labels: list[str]) -> None:
+    keys = [f"{p:.1f}" for p in lb.thresholds]
+    series = [("equivalent", [r.share_equivalent for r in lb.rows])]
+    series += [(f"fast_{k}", [r.fast.get(k) or 0.0 for r in lb.rows]) for k in keys]
+    height = 0.8 / len(series)
+    for i, (name, values) in enumerate(series):
+        ax.barh([y - 0.4 + (i + 0.5) * height for y in range(len(lb.rows))], values, height=height, label=name)
+    ax.set_yticks(range(len(lb.rows)), labels)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(len(lb.rows) - 0.5, -0.5)
+    ax.set_xlabel("share of attempts")
+    ax.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(series), frameon=False)
+
+
+def _geomean_points(ax: Any, lb: Leaderboard, labels: list[str]) -> None:
+    for row, r in enumerate(lb.rows):
+        if not _finite(r.geomean_speedup):
+            continue
+        lo, hi = r.geomean_ci or [r.geomean_speedup, r.geomean_speedup]
+        ax.errorbar([r.geomean_speedup], [row], xerr=[[r.geomean_speedup - lo], [hi - r.geomean_speedup]],
+                    fmt="o", capsize=4, color="tab:gray" if r.reference else "tab:blue")
+    ax.axvline(1.0, color="0.4", linewidth=1)
+    _log_ratio_axis(ax.xaxis)
+    ax.set_yticks(range(len(lb.rows)), labels)
+    ax.set_ylim(len(lb.rows) - 0.5, -0.5)
+    ax.set_xlabel(f"geomean {lb.phase} speedup, equivalent attempts")
+    ax.set_title("95% CI (t on logs)", fontsize="small")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from harness.export import leaderboard
 from harness.judge.flags import flag_text
 from harness.results import ArtifactRow, CandidateVerdict, CompareDocument, MetricComparison, NoiseFloor, PhaseVerdict
 
@@ -30,6 +31,7 @@ THUMB_MAX_WIDTH = 480  # wider images are downscaled so the report stays light t
 IMAGE_ROLES = ("baseline", "candidate", "heatmap")
 MEMORY_PHASE = "peak_rss_mb"
 DASH = "–"
+LEADERBOARD_LINKS = ""  # the links key of the leaderboard's plot (no candidate has an empty name)
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ def write(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     present = write_assets(doc, folder, run_root)
     links = {name: {role: f"{quote(folder.name)}/{quote(a.name)}" for role, a in roles.items() if a.name in present}
              for name, roles in document_assets(doc).items()}
+    links[LEADERBOARD_LINKS] = leaderboard.report_links(doc, folder)
     path.write_text(render(doc, links), encoding="utf-8")
     log.info("wrote report %s (assets in %s)", path, folder)
     return path
@@ -155,7 +158,7 @@ def write(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
 
 def render(doc: CompareDocument, links: dict[str, dict[str, str]]) -> str:
     """The whole report; `links` maps candidate → role → relative link of the assets present."""
-    sections = [_header(doc), _summary(doc),
+    sections = [_header(doc), _summary(doc), leaderboard.section(doc, links.get(LEADERBOARD_LINKS, {})),
                 *(_candidate_section(c, doc, links.get(c.name, {})) for c in doc.candidates),
                 _environment(doc)]
     return "\n\n".join(s for s in sections if s).rstrip() + "\n"
@@ -227,6 +230,8 @@ def _speedup_cell(v: PhaseVerdict | None) -> str:
 
 
 def _candidate_section(c: CandidateVerdict, doc: CompareDocument, links: dict[str, str]) -> str:
+    if not c.sha:  # never ran (a handed-in patch that does not apply): only the why
+        return f"## {c.name}\n\n**{_inline(c.verdict)}** — {_inline(c.diagnosis)}"
     parts = [f"## {c.name}", _verdict_block(c), _flags_block(c), _speed_lines(c, doc),
              _metrics_section(c.losses, doc.task.step_key), _images_section(c.images, links, doc.task.step_key),
              _timing_section(c, doc, links), _code_section("Diffstat", c.diffstat),

@@ -1,0 +1,67 @@
+"""Several correctness runs at once on this machine; timed runs still one at a time.
+
+Correctness runs (the equivalence round, `check`) only need each run's outputs,
+so they may share the machine; timed runs never do, or the ratios measure the
+neighbours. The cores are split so that jobs × threads ≤ cores: each parallel
+run gets OMP/MKL threads = cores // jobs (the thread count is part of the run
+key and the child environment, so a parallel run is recognised as what it was).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from harness.executors import Executor, Outcome, RunSpec
+
+log = logging.getLogger(__name__)
+
+#: Called in the caller's thread as each run finishes: (index into specs, its outcome).
+Done = Callable[[int, Outcome], None]
+
+
+def split_cores(jobs: int, threads: int, cores: int) -> tuple[int, int]:
+    """(runs at once, threads per run) with runs × threads ≤ cores, as close to what was asked as fits."""
+    jobs = max(1, min(jobs, cores))
+    return jobs, max(1, min(threads, cores // jobs))
+
+
+class PoolExecutor:
+    """Wraps a one-at-a-time executor: `run` stays serial (timing), `run_many` fans out (correctness)."""
+
+    def __init__(self, inner: Executor, jobs: int = 1, cores: int | None = None) -> None:
+        self.inner, self.name = inner, inner.name
+        self.cores = cores or os.cpu_count() or 1
+        self.jobs = split_cores(jobs, 1, self.cores)[0]
+        if self.jobs < jobs:
+            log.info("--jobs %d on %d cores: running %d at a time", jobs, self.cores, self.jobs)
+        self._timed = threading.Lock()
+
+    def run(self, spec: RunSpec) -> Outcome:
+        """A timed run: alone, whoever else calls (never two timed runs at once)."""
+        with self._timed:
+            return self.inner.run(spec)
+
+    def run_threads(self, threads: int) -> int:
+        """The thread count each of `run_many`'s runs gets: jobs × threads ≤ cores (one job: as asked)."""
+        return threads if self.jobs == 1 else split_cores(self.jobs, threads, self.cores)[1]
+
+    def run_many(self, specs: Sequence[RunSpec], done: Done | None = None) -> list[Outcome]:
+        """Run every spec, up to `jobs` at once; `done` hears of each as it finishes, in the caller's thread."""
+        outcomes: list[Outcome | None] = [None] * len(specs)
+        with self._timed, ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="evalharness-run") as pool:
+            futures = {pool.submit(self.inner.run, spec): i for i, spec in enumerate(specs)}
+            try:
+                for future in as_completed(futures):
+                    i = futures[future]
+                    outcomes[i] = future.result()
+                    if done is not None:
+                        done(i, outcomes[i])
+            except BaseException:
+                for future in futures:  # an infrastructure failure (or ^C): start nothing more
+                    future.cancel()
+                raise
+        return [o for o in outcomes if o is not None]

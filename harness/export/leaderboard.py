@@ -1,0 +1,116 @@
+"""The leaderboard of a compare with many attempts per agent: markdown, CSV and a plot.
+
+Three exporters (`leaderboard-md`, `leaderboard-csv`, `leaderboard-png`, all
+registered in `harness/export/__init__.py`) and the section the compare report
+embeds. The numbers come from `harness.judge.leaderboard`; this module only
+lays them out.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+from harness.judge import leaderboard as board
+from harness.results import AgentRow, CompareDocument, Leaderboard
+
+log = logging.getLogger(__name__)
+
+ASSET_NAME = "leaderboard.png"
+DASH = "–"
+DEFINITIONS = ("fast_p: share of attempts that are equivalent and significantly faster than p× in the "
+               "{phase} (verdict faster and the speedup's CI above p). Geomean: geometric mean of the "
+               "equivalent attempts' speedups, 95% CI from Student's t on their logs.")
+
+
+# --------------------------------------------------------------------------- #
+# Markdown (pure)
+# --------------------------------------------------------------------------- #
+
+
+def _share(value: float | None) -> str:
+    return DASH if value is None else f"{value:.0%}"
+
+
+def _ratio(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}×"
+
+
+def _geomean(row: AgentRow) -> str:
+    if row.geomean_speedup is None:
+        return DASH
+    ci = f" [{row.geomean_ci[0]:.2f}, {row.geomean_ci[1]:.2f}]" if row.geomean_ci else ""
+    return f"{row.geomean_speedup:.2f}×{ci}"
+
+
+def _best(row: AgentRow) -> str:
+    return DASH if row.best_attempt is None else f"{row.best_attempt} ({_ratio(row.best_speedup)})"
+
+
+def table(lb: Leaderboard) -> str:
+    """The board as a markdown table, agents ranked, references last and marked."""
+    keys = [board.threshold_key(p) for p in lb.thresholds]
+    headers = ["agent", "attempts", "equivalent", *(f"fast_{k}" for k in keys), "geomean speedup [95% CI]",
+               "best attempt"]
+    rows = [[f"{r.agent} (reference)" if r.reference else f"**{r.agent}**", str(r.attempts),
+             f"{r.equivalent} ({_share(r.share_equivalent)})", *(_share(r.fast[k]) for k in keys), _geomean(r),
+             _best(r)] for r in lb.rows]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def section(doc: CompareDocument, links: dict[str, str]) -> str:
+    """The report's leaderboard section ("" when no candidate came with an agent)."""
+    if not board.has_agents(doc):
+        return ""
+    lb = board.build(doc)
+    parts = ["## Leaderboard", "", table(lb), "", DEFINITIONS.format(phase=lb.phase)]
+    if "plot" in links:
+        parts += ["", f"![leaderboard]({links['plot']})"]
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- #
+# Files
+# --------------------------------------------------------------------------- #
+
+
+def write_md(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
+    """A standalone leaderboard page, its plot beside it."""
+    plot = write_png(doc, path.with_suffix(".png"), run_root)
+    title = f"# Leaderboard: {doc.task.name} ({doc.task.preset or 'default'}) against {doc.baseline}\n\n"
+    path.write_text(title + section(doc, {"plot": quote(plot.name)}) + "\n", encoding="utf-8")
+    return path
+
+
+def write_csv(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
+    """One line per agent, every number unrounded."""
+    lb = board.build(doc)
+    keys = [board.threshold_key(p) for p in lb.thresholds]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["agent", "reference", "attempts", "equivalent", "share_equivalent", *(f"fast_{k}" for k in keys),
+                      "geomean_speedup", "geomean_ci_low", "geomean_ci_high", "best_attempt", "best_speedup"])
+        for r in lb.rows:
+            ci = r.geomean_ci or [None, None]
+            out.writerow([r.agent, r.reference, r.attempts, r.equivalent, r.share_equivalent,
+                          *(r.fast[k] for k in keys), r.geomean_speedup, *ci, r.best_attempt, r.best_speedup])
+    return path
+
+
+def write_png(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
+    """The board as a chart: shares per agent, and the geomean speedup with its CI."""
+    from harness.export.charts import leaderboard_chart
+
+    return leaderboard_chart(board.build(doc), path)
+
+
+def report_links(doc: CompareDocument, folder: Path) -> dict[str, str]:
+    """Write the plot into the report's asset folder when the compare has agents; the link to it."""
+    if not board.has_agents(doc):
+        return {}
+    folder.mkdir(parents=True, exist_ok=True)
+    write_png(doc, folder / ASSET_NAME, None)
+    return {"plot": f"{quote(folder.name)}/{ASSET_NAME}"}

@@ -1,0 +1,187 @@
+"""Stage 1's intake: attempts handed in as patches or refs, many per agent.
+
+Besides branches and the task's `candidates/*.patch`, candidates arrive as
+`--patch NAME=FILE` or as a predictions file, one JSON object per line
+(SWE-bench style): `{"agent": "claude", "attempt": 1, "patch": "..."}` or
+`"ref": "..."` instead of the patch. A patch becomes a commit on the baseline
+in the private repository; one that does not apply is that attempt's verdict
+("patch does not apply: …"), never a crash of the whole compare, because an
+agent's broken patch is exactly the kind of result the leaderboard counts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import checkout
+from harness.errors import UsageProblem
+from harness.results import CandidateVerdict, CompareDocument, MetricComparison
+
+#: Keys a predictions line may have; anything else is a typo worth an error, not a silent default.
+PREDICTION_KEYS = {"agent", "attempt", "patch", "ref", "name", "reference"}
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+NOT_APPLIED = "patch does not apply"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One candidate handed in by an agent (or by --patch): a patch text or a ref, and whose it is."""
+
+    name: str  # the candidate's name in tables and run folders
+    agent: str | None = None
+    attempt: int | None = None
+    patch: str | None = None  # a unified diff against the baseline
+    ref: str | None = None  # or a branch, tag or SHA of the source repository
+    reference: bool = False  # a known-good solution shown beside the agents, not ranked among them
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What became of the attempts: a commit for each that can run, a reason for each that cannot."""
+
+    commits: dict[str, str]
+    rejected: dict[str, str]
+
+
+# --------------------------------------------------------------------------- #
+# Reading (usage errors, before anything runs)
+# --------------------------------------------------------------------------- #
+
+
+def parse_patch_option(text: str) -> Attempt:
+    """`--patch NAME=FILE` → an attempt without an agent."""
+    name, sep, file = text.partition("=")
+    if not sep or not name.strip() or not file.strip():
+        raise UsageProblem(f"--patch {text!r} is not NAME=FILE (e.g. --patch mine=fix.patch)")
+    return Attempt(name=_checked_name(name.strip(), "--patch"), patch=_read_text(Path(file.strip()), "--patch"))
+
+
+def read_predictions(path: Path) -> list[Attempt]:
+    """Every non-blank line of a predictions file as an attempt; the first bad line is named."""
+    attempts: list[Attempt] = []
+    counts: dict[str, int] = {}
+    for number, line in enumerate(_read_text(path, "--predictions").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        attempt = _attempt_from_line(_json_object(line, where), where, counts)
+        if any((a.agent, a.attempt) == (attempt.agent, attempt.attempt) for a in attempts):
+            raise UsageProblem(f"{where}: {attempt.agent} attempt {attempt.attempt} is listed twice")
+        counts[attempt.agent or ""] = counts.get(attempt.agent or "", 0) + 1
+        attempts.append(attempt)
+    if not attempts:
+        raise UsageProblem(f"--predictions {path}: no attempts in the file")
+    return attempts
+
+
+def gather(patches: list[str], predictions: Path | None) -> list[Attempt]:
+    """Every attempt from the command line, in the order given: --patch first, then the predictions."""
+    return [*(parse_patch_option(p) for p in patches), *(read_predictions(predictions) if predictions else [])]
+
+
+def _read_text(path: Path, option: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageProblem(f"{option} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageProblem(f"{option} {path}: not UTF-8 text") from None
+
+
+def _json_object(line: str, where: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(line)
+    except ValueError as exc:
+        raise UsageProblem(f"{where}: not JSON ({exc.msg})") from None
+    if not isinstance(raw, dict):
+        raise UsageProblem(f"{where}: expected a JSON object like {{\"agent\": ..., \"patch\": ...}}")
+    unknown = sorted(set(raw) - PREDICTION_KEYS)
+    if unknown:
+        raise UsageProblem(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(PREDICTION_KEYS))})")
+    return raw
+
+
+def _attempt_from_line(raw: dict[str, Any], where: str, counts: dict[str, int]) -> Attempt:
+    """Validate one predictions line; the attempt number defaults to the agent's running count."""
+    agent = raw.get("agent")
+    if not isinstance(agent, str) or not agent.strip():
+        raise UsageProblem(f"{where}: \"agent\" must be a non-empty string")
+    number = raw.get("attempt", counts.get(agent, 0) + 1)
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise UsageProblem(f"{where}: \"attempt\" must be a whole number ≥ 1")
+    patch, ref = _patch_or_ref(raw, where)
+    name = raw.get("name") or (ref if ref is not None else f"{agent}-{number}")
+    return Attempt(name=_checked_name(str(name), where), agent=agent, attempt=number, patch=patch, ref=ref,
+                   reference=bool(raw.get("reference", False)))
+
+
+def _patch_or_ref(raw: dict[str, Any], where: str) -> tuple[str | None, str | None]:
+    patch, ref = raw.get("patch"), raw.get("ref")
+    if (patch is None) == (ref is None):
+        raise UsageProblem(f"{where}: give exactly one of \"patch\" and \"ref\"")
+    if not isinstance(patch if ref is None else ref, str):
+        raise UsageProblem(f"{where}: \"patch\" and \"ref\" must be strings")
+    return patch, ref
+
+
+def _checked_name(name: str, where: str) -> str:
+    """Names become folder names and table rows: plain characters only."""
+    if not NAME_PATTERN.match(name) or ".." in name:
+        raise UsageProblem(f"{where}: candidate name {name!r} may only use letters, digits and . _ / -")
+    return name
+
+
+# --------------------------------------------------------------------------- #
+# Into the private repository
+# --------------------------------------------------------------------------- #
+
+
+def take_in(source: Path, base_sha: str, attempts: list[Attempt]) -> Intake:
+    """A commit per attempt: a patch applied to the baseline, a ref resolved; a patch that fails is rejected."""
+    commits: dict[str, str] = {}
+    rejected: dict[str, str] = {}
+    for attempt in attempts:
+        if attempt.ref is not None:
+            commits[attempt.name] = checkout.resolve(source, attempt.ref)
+            continue
+        try:
+            commits[attempt.name] = checkout.apply_attempt(source, base_sha, attempt.name, attempt.patch or "")
+        except checkout.PatchDoesNotApply as exc:
+            rejected[attempt.name] = f"{NOT_APPLIED}: {exc}"
+    return Intake(commits, rejected)
+
+
+def checkouts(source: Path, intake: Intake, work_dir: Path) -> dict[str, checkout.Checkout]:
+    """A worktree per attempt that can run (shared with any other name of the same commit)."""
+    return {name: checkout.Checkout(name, sha, checkout.worktree(source, sha, work_dir))
+            for name, sha in intake.commits.items()}
+
+
+# --------------------------------------------------------------------------- #
+# Into the document
+# --------------------------------------------------------------------------- #
+
+
+def rejected_verdict(attempt: Attempt, reason: str) -> CandidateVerdict:
+    """The verdict of an attempt that never ran: its patch does not apply."""
+    return CandidateVerdict(
+        name=attempt.name, sha="", agent=attempt.agent, attempt=attempt.attempt, reference=attempt.reference,
+        status=NOT_APPLIED, verdict=reason, diagnosis="the patch does not apply to the baseline, so nothing ran",
+        equivalent=False, losses_match=False, images_identical=False, losses=MetricComparison(match=False))
+
+
+def annotate(doc: CompareDocument, attempts: list[Attempt], rejected: dict[str, str]) -> CompareDocument:
+    """Who wrote each candidate, and a verdict for every attempt that could not run, in the order handed in."""
+    by_name = {c.name: c for c in doc.candidates}
+    listed = [c for c in doc.candidates if c.name not in {a.name for a in attempts}]
+    for attempt in attempts:
+        if attempt.name in rejected:
+            listed.append(rejected_verdict(attempt, rejected[attempt.name]))
+        else:
+            listed.append(by_name[attempt.name].model_copy(
+                update={"agent": attempt.agent, "attempt": attempt.attempt, "reference": attempt.reference}))
+    return doc.model_copy(update={"candidates": listed})
