@@ -25,10 +25,19 @@ Results = dict[str, list[RunResult]]
 
 
 def consistency(plan: Plan, label: str, runs: list[RunResult]) -> list[dict[str, object]]:
-    """Every repetition against the first one of the same branch."""
-    ok = [r for r in runs if r.ok]
+    """Every repetition against the first one made under the same run key.
+
+    Runs of one branch under different keys (the equivalence round fanned out
+    with fewer threads by --jobs, say) may legitimately differ in the last
+    float bits, so they are never held against each other.
+    """
     heat = plan.run_root / layout.heatmap_dir(label + "-self")
-    return [equivalence.self_difference(ok[0], other, plan.task, plan.run_root, heat) for other in ok[1:]]
+    groups: dict[str, list[RunResult]] = {}
+    for r in runs:
+        if r.ok:
+            groups.setdefault(r.key, []).append(r)
+    return [equivalence.self_difference(same[0], other, plan.task, plan.run_root, heat)
+            for same in groups.values() for other in same[1:]]
 
 
 def baseline_tolerance(plan: Plan, results: Results) -> tuple[Tolerance, list[str]]:
