@@ -142,8 +142,8 @@ def sweep(baseline: str, candidates: tuple[str, ...], grid_specs: tuple[str, ...
     table, paths = call(run_sweep, opts, grid, seed_list, out)
     click.echo(table.to_markdown(index=False, floatfmt=".3f"))
     click.echo("written: " + ", ".join(str(p) for p in paths.values()))
-    matched = [c for c in table.columns if c.endswith(" match")]
-    sys.exit(0 if all((table[c].isin(["yes"])).all() for c in matched) else 1)
+    judged = [c for c in table.columns if c.endswith((" match", " status"))]
+    sys.exit(0 if all((table[c].isin(["yes"])).all() for c in judged) else 1)
 
 
 @main.command()

@@ -77,8 +77,8 @@ def cell_row(cells: Sequence[SweepCell], task: Task) -> dict[str, Any]:
         row.update(_finals(name, [e.final for e in entries], task))
         row[f"{name} speedup"] = _mean([e.speedup.get(primary) or math.nan for e in entries])
         row[f"{name} verdict"] = "; ".join(_judged(e.speed.get(primary), judged) for e in entries)
-        row[f"{name} match"] = _match([e.status if not e.equivalent and e.status != "ok" else
-                                       ("yes" if e.equivalent else "NO") for e in entries])
+        row[f"{name} {_status_column(task)}"] = _match([e.status if e.status != "ok" else
+                                                        ("yes" if e.equivalent else "NO") for e in entries])
         notes += [f"{name}: {e.diagnosis}" for e in entries if e.status != "ok"]
     row["note"] = "; ".join(notes)
     return row
@@ -89,12 +89,20 @@ def _finals(branch: str, finals: list[dict[str, float]], task: Task) -> dict[str
     return {f"{branch} {col}": _mean([f.get(col, math.nan) for f in finals]) for col in task.sweep_columns}
 
 
+def _status_column(task: Task) -> str:
+    """'match' where outputs are compared (yes/NO), 'status' where only how a run ended is (a race)."""
+    return "match" if task.judging.outputs else "status"
+
+
 def _match(labels: list[str]) -> str:
-    """Worst over seeds: a crash or timeout beats a mismatch beats yes."""
-    for worst in ("crashed", "timeout", "NO"):
+    """Worst over seeds: a crash or timeout, then a task's own failure word, then a mismatch, then yes."""
+    for worst in ("crashed", "timeout"):
         if worst in labels:
             return worst
-    return "yes" if labels else "missing"
+    own = [label for label in labels if label not in ("yes", "NO")]
+    if own:
+        return own[0]
+    return "NO" if "NO" in labels else "yes" if labels else "missing"
 
 
 def build_table(cells: Sequence[SweepCell], task: Task) -> pd.DataFrame:

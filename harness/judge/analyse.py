@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from harness.rounds import Execution
 from harness.results import (CandidateVerdict, CompareDocument, HarnessInfo, NoiseFloor, RunResult, Settings,
                              TaskInfo, Tolerance)
-from harness.tasks import command_template
+from harness.tasks import command_template, parse_override, split_contender
 
 Results = dict[str, list[RunResult]]
 
@@ -59,7 +59,7 @@ def _equivalence_fields(plan: Plan, name: str, base: RunResult, cand: RunResult,
     heat = plan.run_root / layout.heatmap_dir(name)
     metrics = equivalence.compare_metrics(base.metrics, cand.metrics, plan.task.step_key, tol.metric)
     rows = equivalence.compare_artifacts(base, cand, plan.task, plan.run_root, heat, tol.pixels)
-    same_images = equivalence.images_identical(rows)
+    same_images = equivalence.artifacts_agree(rows, plan.task)
     outputs_agree = metrics.match and same_images or not plan.task.judging.outputs
     return {"losses": metrics, "images": rows, "losses_match": metrics.match, "images_identical": same_images,
             "equivalent": cand.ok and outputs_agree,
@@ -145,9 +145,8 @@ def final_point(result: RunResult) -> dict[str, float]:
 
 
 def _overrides(plan: Plan, name: str) -> dict[str, str]:
-    """The parameters a REF:key=value contender runs with that differ from the compare's."""
-    own = plan.config_of(name).params
-    return {k: v for k, v in own.items() if plan.config.params.get(k) != v}
+    """The parameters a REF:key=value contender names for itself."""
+    return dict(parse_override(text, plan.task) for text in split_contender(name)[1])
 
 
 def _diff_fields(plan: Plan, name: str) -> dict:

@@ -119,6 +119,11 @@ def images_identical(rows: list[ArtifactRow]) -> bool:
     return bool(rows) and all(r.identical for r in rows)
 
 
+def artifacts_agree(rows: list[ArtifactRow], task: Task) -> bool:
+    """Every artifact identical — vacuously so for a task whose runs write none."""
+    return images_identical(rows) if task.artifact_glob else not rows
+
+
 def diagnose_artifacts(rows: list[ArtifactRow], task: Task) -> str:
     """Metrics are equal but artifacts are not: missing ones first, then the task's reading."""
     missing = [r for r in rows if not r.identical and r.missing]
@@ -138,7 +143,7 @@ def diagnose(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow]
         return cand.outcome or (f"{cand.status}: {tail[-1]}" if tail else cand.status)
     if metrics.first_divergent is not None:
         return task.hooks.diagnose_divergence(task.step_key, metrics.first_divergent, metrics.max_abs_diff)
-    if not images_identical(rows):
+    if not artifacts_agree(rows, task):
         return diagnose_artifacts(rows, task) if rows else "no artifacts were produced"
     return IDENTICAL_DIAGNOSIS
 
@@ -148,7 +153,7 @@ def self_difference(first: RunResult, other: RunResult, task: Task, root: Path, 
     metrics = compare_metrics(first.metrics, other.metrics, task.step_key)
     rows = compare_artifacts(first, other, task, root, heat_dir)
     pixels = max((r.differing_pixels or 0 for r in rows), default=0)
-    return {"consistent": metrics.match and images_identical(rows), "metric_diff": metrics.max_abs_diff,
+    return {"consistent": metrics.match and artifacts_agree(rows, task), "metric_diff": metrics.max_abs_diff,
             "pixels": pixels, "missing": any(r.missing for r in rows), "first_divergent": metrics.first_divergent}
 
 

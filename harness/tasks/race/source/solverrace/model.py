@@ -67,10 +67,15 @@ def init_params(net: torch.nn.Module, seed: int, device: torch.device | str = "c
     return flat.to(device)
 
 
-def make_loss(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Full-batch mean cross-entropy as a function of the flat parameters (P,) -> ()."""
+def make_loss(net: torch.nn.Module, images: torch.Tensor,
+              labels: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Full-batch mean cross-entropy as a function of the flat parameters (P,) -> ().
+
+    Moves `net` to the meta device (as stable_solvers.LossFunction does): only its
+    structure is used, the values always come from the flat vector.
+    """
     shapes = param_shapes(net)
-    skeleton = net.to("meta")  # structure only: the values always come from the flat vector
+    skeleton = net.to("meta")
 
     def loss(flat: torch.Tensor) -> torch.Tensor:
         logits = torch.func.functional_call(skeleton, unflatten(flat, shapes), (images,))  # (N, C)
