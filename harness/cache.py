@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from harness import constants as C
-from harness.collect import sha256_of
+from harness.store import sha256_of
 from harness.executors import RunSpec
 from harness.results import Record, ResultError, RunResult
 
@@ -105,7 +105,7 @@ class ResultCache:
         """Store a successful run's result and files under its key (once; an existing entry is kept)."""
         if not (result.ok and spec.key and result.key == spec.key) or self.entry_dir(spec.key).exists():
             return
-        files = [a.path for a in result.artifacts] + [n for n in LOGS if (spec.run_dir / n).is_file()]
+        files = [a.path for a in result.artifacts] + [n for n in result.files if (spec.run_dir / n).is_file()]
         tmp = self.root / f".tmp-{spec.key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         for rel in files:

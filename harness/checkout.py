@@ -1,12 +1,15 @@
-"""Stage 1: get every branch into a private worktree, never touching the user's checkout.
+"""Stage 1: resolve every branch to a commit in a private repository, never touching the user's checkout.
 
 Two sources (asv style, everything under the harness's own work folder):
 - built-in: a bare repository built from the task's `[sources]` folders: the
   baseline folder (as the branch the task names) and one branch per
   `<candidates>/<name>.patch` applied on top. Commits carry fixed author/date,
   so identical content always gets the identical SHA and runs resume.
-- `--repo PATH_OR_URL`: a private bare clone, refreshed with fetch.
-Each resolved SHA gets its own detached worktree.
+- `--repo PATH_OR_URL`: a private bare clone, refreshed with fetch; a clone
+  that was damaged (say, by a run, where nothing confines it) is made again.
+A name that is both a branch and a tag is refused, naming both. The files of
+each commit are exported per compare and copied per run (`trees.py`); there
+are no shared worktrees.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 import git
 
 from harness import constants as C
-from harness.errors import InfraError
+from harness.errors import InfraError, UsageProblem
 from harness.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,7 @@ class CheckoutError(InfraError):
 
 @dataclass(frozen=True)
 class Checkout:
-    """One name resolved to a commit and materialised as a worktree."""
+    """One name resolved to a commit, and where this compare exported its files (copied into every run)."""
 
     name: str
     sha: str
@@ -52,8 +55,15 @@ def _git(repo: git.Repo, *args: str, env: dict[str, str] | None = None) -> str:
 
 
 def _open_or_init_bare(path: Path) -> git.Repo:
+    """The private bare repository at `path`; a damaged one is discarded and started again."""
     if path.exists():
-        return git.Repo(path)
+        try:
+            repo = git.Repo(path)
+            _git(repo, "rev-parse", "--git-dir")
+            return repo
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError, CheckoutError):
+            log.warning("private repository %s is damaged; building it again", path)
+            shutil.rmtree(path, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     return git.Repo.init(path, bare=True)
 
@@ -124,54 +134,89 @@ def build_builtin_repo(task: Task, work_dir: Path) -> Path:
     return Path(repo.git_dir)
 
 
+def looks_remote(url: str) -> bool:
+    """A URL or scp-style address (host:path), as opposed to a local folder."""
+    return "://" in url or (":" in url.split("/")[0] and not Path(url).exists())
+
+
+def check_repo_arg(url: str) -> str:
+    """--repo must be a git repository (a folder with one, or a URL): refuse anything else before any run."""
+    if looks_remote(url):
+        return url
+    path = Path(url).expanduser()
+    if not path.exists():
+        raise UsageProblem(f"--repo {url}: no such folder (and not a URL)")
+    try:
+        git.Repo(path, search_parent_directories=False)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise UsageProblem(f"--repo {url}: not a git repository") from None
+    return str(path.resolve())
+
+
+def _healthy(path: Path) -> bool:
+    try:
+        _git(git.Repo(path), "rev-parse", "--git-dir")
+        return True
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, CheckoutError):
+        return False
+
+
 def clone_repo(url: str, work_dir: Path) -> Path:
-    """A private bare mirror of `url` (path or URL), fetched fresh every call."""
-    if Path(url).exists():
-        url = str(Path(url).resolve())
+    """A private bare mirror of `url` (path or URL), fetched fresh every call; made again when damaged."""
+    url = check_repo_arg(url)
     key = hashlib.sha1(url.encode()).hexdigest()[:12]
     path = work_dir / C.CLONES_DIR / key
+    if path.exists() and not _healthy(path):
+        log.warning("private clone %s is damaged; cloning again", path)
+        shutil.rmtree(path, ignore_errors=True)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             git.Repo.clone_from(url, path, bare=True)
         except git.GitCommandError as exc:
             shutil.rmtree(path, ignore_errors=True)
-            raise CheckoutError(f"cannot clone {url}: {(exc.stderr or '').strip().splitlines()[-1:]}") from exc
+            last = ((exc.stderr or "").strip().splitlines() or ["git clone failed"])[-1]
+            raise CheckoutError(f"cannot clone {url}: {last.strip().strip(chr(39))}") from exc
     repo = git.Repo(path)
     # the source's remote-tracking branches too, so `origin/feature` resolves as it does there
-    _git(repo, "fetch", "--quiet", "--force", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+    _git(repo, "fetch", "--quiet", "--force", "--prune", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
          "+refs/remotes/*:refs/remotes/*")
     return path
+
+
+def _ref_kinds(repo: git.Repo, name: str) -> dict[str, str]:
+    """Which kinds of ref `name` names (branch, tag, remote-tracking branch) → the commit each points to."""
+    kinds = {}
+    for kind, prefix in (("branch", "refs/heads/"), ("tag", "refs/tags/"), ("remote branch", "refs/remotes/")):
+        try:
+            kinds[kind] = _git(repo, "rev-parse", "--verify", "--quiet", f"{prefix}{name}^{{commit}}")
+        except CheckoutError:
+            continue
+    return kinds
+
+
+def check_unambiguous(repo: git.Repo, name: str) -> None:
+    """A name that is both a branch and a tag (say) silently picks one in git: here it is a usage error."""
+    kinds = _ref_kinds(repo, name)
+    if len(kinds) > 1:
+        both = " and ".join(f"a {kind} ({sha[:12]})" for kind, sha in kinds.items())
+        raise UsageProblem(f"{name!r} is ambiguous: it is {both}; name one, e.g. heads/{name} or tags/{name}")
 
 
 def resolve(repo_path: Path, name: str) -> str:
     """Branch, tag or (abbreviated) SHA → full commit SHA, or a clear error."""
     repo = git.Repo(repo_path)
+    check_unambiguous(repo, name)
     try:
         return _git(repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
     except CheckoutError:
         branches = ", ".join(sorted(h.name for h in repo.heads)[:12])
-        raise CheckoutError(f"no branch, tag or commit named {name!r} (branches: {branches or 'none'})") from None
+        raise UsageProblem(f"no branch, tag or commit named {name!r} (branches: {branches or 'none'})") from None
 
 
-def worktree(repo_path: Path, sha: str, work_dir: Path) -> Path:
-    """A detached worktree at `sha`, shared by every run of that commit."""
-    path = work_dir / C.WORKTREES_DIR / sha[:16]
-    repo = git.Repo(repo_path)
-    if path.is_dir() and (path / ".git").exists():
-        if git.Repo(path).head.commit.hexsha == sha:
-            return path
-        shutil.rmtree(path)
-    _git(repo, "worktree", "prune")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _git(repo, "worktree", "add", "--detach", "--force", str(path), sha)
-    return path
-
-
-def checkout_all(repo_path: Path, names: list[str], work_dir: Path) -> dict[str, Checkout]:
-    """Resolve every name first (fail before running anything), then materialise."""
-    shas = {name: resolve(repo_path, name) for name in names}
-    return {name: Checkout(name, sha, worktree(repo_path, sha, work_dir)) for name, sha in shas.items()}
+def resolve_all(repo_path: Path, names: list[str]) -> dict[str, str]:
+    """Every name → its commit, all before anything is exported or run."""
+    return {name: resolve(repo_path, name) for name in names}
 
 
 def diff_text(repo_path: Path, base: str, sha: str) -> str:

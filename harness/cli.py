@@ -9,8 +9,12 @@ infrastructure failure — always one line on stderr, never a traceback.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,9 @@ import click
 
 from harness import constants as C
 from harness.errors import InfraError, UsageProblem
+
+INTERRUPTED = "interrupted — rerun the same command to resume"
+EXIT_INTERRUPTED = 130
 
 
 class InfraFailure(click.ClickException):
@@ -46,6 +53,31 @@ def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise InfraFailure(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")) from None
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C or SIGTERM: the run in progress is killed (with every process it started) on the way out,
+    and the command ends with one line and exit status 130; finished runs are kept for the resume."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(INTERRUPTED, err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """NaN slips through every range check: refuse it (and infinities) at the command line."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="evalharness")
 @click.option("-v", "--verbose", count=True, help="More logging.")
@@ -63,8 +95,11 @@ def common_run_options(fn: Any) -> Any:
         click.option("--task", "task", metavar="NAME_OR_FILE", help="Built-in task name or task TOML (default: the built-in default task)."),
         click.option("--preset", help="Task preset (default: the task's default_preset)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a task parameter, e.g. --set epochs=10."),
-        click.option("--threshold", type=click.FloatRange(0, 10), default=C.DEFAULT_THRESHOLD, show_default=True, help="Smallest relative difference called faster/slower."),
-        click.option("--timeout", "timeout_s", type=click.FloatRange(1, 7 * 24 * 3600), default=C.DEFAULT_TIMEOUT_S, show_default=True, help="Seconds before a run is killed."),
+        click.option("--threshold", type=click.FloatRange(0, 10), default=C.DEFAULT_THRESHOLD, show_default=True, callback=finite, help="Smallest relative difference called faster/slower."),
+        click.option("--timeout", "timeout_s", type=click.FloatRange(1, 7 * 24 * 3600), default=C.DEFAULT_TIMEOUT_S, show_default=True, callback=finite, help="Seconds before a run is killed."),
+        click.option("--max-rss", "max_rss_mb", type=click.FloatRange(1, None), callback=finite, metavar="MB", help="Kill a run whose processes together use more memory than this (its own verdict)."),
+        click.option("--pass-env", "pass_env", multiple=True, metavar="NAME", help="Pass this variable of your environment to the runs (by default only PATH and library paths are)."),
+        click.option("--sandbox", type=click.Choice(["auto", "landlock", "none"]), default="auto", show_default=True, help="Confinement of the runs: the strongest available, Landlock (or fail), or none."),
         click.option("--threads", type=click.IntRange(1), default=os.cpu_count() or 1, show_default=True, help="OMP/MKL threads, the same for every run."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Device for every run, resolved once (part of the run key)."),
         click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones, worktrees and run folders."),
@@ -83,7 +118,7 @@ def _options(baseline: str, candidates: tuple[str, ...], kw: dict[str, Any], **e
     from harness.plan import CompareOptions
 
     return CompareOptions(baseline=baseline, candidates=list(candidates), overrides=list(kw.pop("overrides")),
-                          cache=not kw.pop("no_cache"), **kw, **extra)
+                          cache=not kw.pop("no_cache"), pass_env=list(kw.pop("pass_env")), **kw, **extra)
 
 
 @main.command()
@@ -94,6 +129,7 @@ def _options(baseline: str, candidates: tuple[str, ...], kw: dict[str, Any], **e
 @click.option("--predictions", type=click.Path(path_type=Path, dir_okay=False), help='Attempts, one JSON line each: {"agent": ..., "attempt": N, "patch": ... or "ref": ...}.')
 @click.option("--repeat", type=click.IntRange(1, 100), default=C.DEFAULT_REPEAT, show_default=True, help="Interleaved rounds per branch.")
 @click.option("--quick", is_flag=True, help="One run per branch; equivalence only, no speed verdict.")
+@click.option("--variants", type=click.IntRange(0, 20), default=C.DEFAULT_VARIANTS, show_default=True, help="Held-out parameter variants every matching candidate is also checked on (0: off).")
 @click.option("--report", type=click.Path(path_type=Path), help="Markdown report path (default under reports/).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the comparison as JSON here.")
 def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, json_path: Path | None, **kw: Any) -> None:
@@ -112,8 +148,9 @@ def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, jso
     if json_path is not None:
         targets["json"] = json_path
     call(export.check_writable, targets)
-    done = call(run_compare, opts)
-    call(export.write_outputs, done.doc, targets | leaderboard_targets(done.doc, targets["md"]), done.run_root)
+    with interruptible():
+        done = call(run_compare, opts)
+        call(export.write_outputs, done.doc, targets | leaderboard_targets(done.doc, targets["md"]), done.run_root)
     for line in summary_lines(done.doc):
         click.echo(line)
     sys.exit(exit_code(done.doc.candidates))
@@ -137,9 +174,10 @@ def sweep(baseline: str, candidates: tuple[str, ...], grid_specs: tuple[str, ...
     grid = call(parse_grid, list(grid_specs))
     seed_list = call(parse_seeds, seeds)
     repeat = kw.pop("repeat")
-    opts = _options(baseline, candidates, kw, repeat=repeat, quick=repeat == 1)
+    opts = _options(baseline, candidates, kw, repeat=repeat, quick=repeat == 1, variants=0)
     out = out_dir or Path(C.REPORTS_DIR) / ("sweep-" + "-".join([baseline, *candidates]).replace("/", "_"))
-    table, paths = call(run_sweep, opts, grid, seed_list, out)
+    with interruptible():
+        table, paths = call(run_sweep, opts, grid, seed_list, out)
     click.echo(table.to_markdown(index=False, floatfmt=".3f"))
     click.echo("written: " + ", ".join(str(p) for p in paths.values()))
     judged = [c for c in table.columns if c.endswith((" match", " status"))]

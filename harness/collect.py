@@ -1,54 +1,95 @@
-"""Stage 3: turn a finished run folder into a typed RunResult.
+"""Stage 3: turn a finished, captured run into a typed RunResult.
 
 Which lines matter, what their groups mean and how phases are computed all
 come from the task (its TOML patterns and its `phases` hook); this module only
-applies them. Phase times come from the log's own timestamps, never from the
-seconds a script prints about itself.
+applies them. Every phase is derived from the harness's own arrival stamps of
+the log lines, never from the timestamps or seconds a run prints about
+itself: the log's timestamps are a cross-check only, and when the two clocks
+disagree the run's phases are withdrawn and the disagreement becomes a
+problem of that run ("log timestamps disagree with the harness's clock by
+N×"). A garbled line is that run's problem too, never an exception.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
+import math
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from harness import constants as C
 from harness.executors import Outcome, RunSpec
-from harness.results import Artifact, RunResult
+from harness.results import RunResult
+from harness.store import Captured
 from harness.tasks import Task
 from harness.tasks.base import Event
 
 MAX_LOG_PROBLEMS = 5
+MAX_TAIL_CHARS = 300
+STREAMS = ("stderr", "stdout")  # Python's logging writes to stderr, print() to stdout
+#: The two clocks disagree when a phase differs by this factor AND by this many seconds
+#: (the second guards against scheduling jitter on phases of a few milliseconds).
+CLOCK_FACTOR = 2.0
+CLOCK_MIN_GAP_S = 0.1
 
 
-def clock_resolution(stamp: str) -> float:
-    """Seconds per tick of a log timestamp, read from its text: ',123' is 1 ms, none is 1 s."""
-    for sep in (",", "."):
-        head, found, frac = stamp.rpartition(sep)
-        if found and frac.isdigit():
-            return 10.0 ** -len(frac)
-    return 1.0
+def read_lines(run_dir: Path, stream: str) -> list[str]:
+    name = C.STDERR_FILE if stream == "stderr" else C.STDOUT_FILE
+    try:
+        return (run_dir / name).read_bytes().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
 
 
-def parse_log(text: str, task: Task) -> tuple[list[Event], list[str]]:
-    """Every line a task pattern matches, in log order, and the lines that matched but could not be read."""
+def read_stamps(run_dir: Path) -> dict[str, list[float]]:
+    """The harness's arrival time of every line, per stream (written by the executor)."""
+    try:
+        raw = json.loads((run_dir / C.STAMPS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: [float(t) for t in v] for k, v in raw.items() if isinstance(v, list)} if isinstance(raw, dict) else {}
+
+
+def log_time(text: str, task: Task) -> float:
+    """A timestamp as the log wrote it, in seconds; ValueError when it is not a real time."""
+    try:
+        return datetime.strptime(text, task.timestamp_format).timestamp()
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"timestamp {text!r} out of range") from exc
+
+
+def _event(kind: str, groups: dict[str, str], task: Task, stamp: float) -> Event:
+    key = int(groups[task.step_key]) if groups.get(task.step_key) is not None else None
+    values = {k: v for k, v in groups.items() if k != "ts" and v is not None}
+    return Event(kind, key, stamp, values, log_ts=log_time(groups["ts"], task))
+
+
+def parse_stream(lines: list[str], stamps: list[float], stream: str, task: Task) -> tuple[list[Event], list[str]]:
+    """Every line a task pattern matches, stamped with its arrival time, and the matched lines that are unreadable."""
     events, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
+        stamp = stamps[number - 1] if number <= len(stamps) else (stamps[-1] if stamps else 0.0)
         for kind, pattern in task.patterns.items():
             if (m := pattern.search(line)) is None:
                 continue
             try:
-                events.append(_event(kind, m.groupdict(), task))
+                events.append(_event(kind, m.groupdict(), task, stamp))
             except ValueError as exc:
-                problems.append(f"unreadable log line {number}: {exc}")
+                problems.append(f"unreadable log line {number} ({stream}): {str(exc)[:MAX_TAIL_CHARS]}")
             break
-    return events, problems[:MAX_LOG_PROBLEMS]
+    return events, problems
 
 
-def _event(kind: str, groups: dict[str, str], task: Task) -> Event:
-    ts = datetime.strptime(groups["ts"], task.timestamp_format).timestamp()
-    key = int(groups[task.step_key]) if groups.get(task.step_key) is not None else None
-    return Event(kind, key, ts, {k: v for k, v in groups.items() if k != "ts" and v is not None})
+def parse_log(run_dir: Path, task: Task) -> tuple[list[Event], list[str]]:
+    """Both streams' events in the order the harness received them, and the problems found."""
+    stamps = read_stamps(run_dir)
+    events, problems = [], []
+    for stream in STREAMS:
+        found, bad = parse_stream(read_lines(run_dir, stream), stamps.get(stream, []), stream, task)
+        events += found
+        problems += bad
+    return sorted(events, key=lambda e: e.ts), problems[:MAX_LOG_PROBLEMS]
 
 
 def metrics(events: list[Event], task: Task) -> list[dict[str, float]]:
@@ -68,45 +109,49 @@ def _float(text: str) -> float:
         return float("nan")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _disagreement(by_harness: float | None, by_log: float | None) -> float:
+    """How many times apart two measures of one phase are (1.0 when close enough or not both known)."""
+    if by_harness is None or by_log is None or abs(by_harness - by_log) <= CLOCK_MIN_GAP_S:
+        return 1.0
+    if min(by_harness, by_log) <= 0:
+        return math.inf
+    return max(by_harness / by_log, by_log / by_harness)
 
 
-def find_artifacts(run_dir: Path, task: Task) -> list[Artifact]:
-    """Regular files matching the task's glob under output/, keyed by step; symlinks are not followed."""
-    found: dict[int, Artifact] = {}
-    if not task.artifact_glob:
-        return []
-    for path in sorted((run_dir / C.OUTPUT_DIR).rglob(task.artifact_glob)):
-        if path.is_symlink() or not path.is_file():
-            continue
-        if (m := task.artifact_key.search(path.name)) is not None:
-            key = int(m["key"])
-            found[key] = Artifact(key=key, path=path.relative_to(run_dir).as_posix(), sha256=sha256_of(path))
-    return [found[k] for k in sorted(found)]
+def clock_check(events: list[Event], task: Task, params: dict[str, str],
+                phases: dict[str, float | None]) -> str | None:
+    """The log's own clock against the harness's: a problem when a judged phase differs by CLOCK_FACTOR or more."""
+    as_logged = [replace(e, ts=e.log_ts) for e in events if e.log_ts is not None]
+    if len(as_logged) != len(events) or len(events) < 2:
+        return None
+    by_log = task.hooks.phases(sorted(as_logged, key=lambda e: e.ts), params)
+    worst = max((_disagreement(phases.get(p), by_log.get(p)) for p in task.judging.phases), default=1.0)
+    if worst < CLOCK_FACTOR:
+        return None
+    size = "more than 1000" if worst > 1000 else f"{worst:.1f}"
+    return f"log timestamps disagree with the harness's clock by {size}× (phase times withdrawn)"
 
 
-def tail(path: Path, lines: int = C.STDERR_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def clock_resolution(events: list[Event], run_dir: Path, task: Task) -> float | None:
+    """Seconds per tick of the log's own timestamps, read from their text: ',123' is 1 ms, none is 1 s.
+
+    Phases come from the harness's stamps, but the log's clock is their
+    cross-check: a phase of a few ticks cannot be checked, so it is not judged.
+    """
+    for stream in STREAMS:
+        for line in read_lines(run_dir, stream):
+            for pattern in task.patterns.values():
+                if (m := pattern.search(line)) is not None:
+                    return _tick(m["ts"])
+    return None
 
 
-def read_log(run_dir: Path) -> str:
-    """stderr then stdout: Python's logging writes to stderr, print() to stdout."""
-    parts = []
-    for name in (C.STDERR_FILE, C.STDOUT_FILE):
-        try:
-            parts.append((run_dir / name).read_text(encoding="utf-8", errors="replace"))
-        except OSError:
-            continue
-    return "\n".join(parts)
+def _tick(stamp: str) -> float:
+    for sep in (",", "."):
+        _, found, frac = stamp.rpartition(sep)
+        if found and frac.isdigit():
+            return 10.0 ** -len(frac)
+    return 1.0
 
 
 def status_of(outcome: Outcome, task: Task) -> str:
@@ -119,21 +164,45 @@ def status_of(outcome: Outcome, task: Task) -> str:
 def outcome_line(events: list[Event], task: Task) -> str:
     """The run's own last word on how it ended ('Reached target at step 42: …'), if the task logs one."""
     found = [e.values["message"] for e in events if e.kind in task.outcome_kinds and "message" in e.values]
-    return found[-1] if found else ""
+    return found[-1][:MAX_TAIL_CHARS] if found else ""
 
 
-def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome) -> RunResult:
-    """The result.json content for one run."""
-    text = read_log(spec.run_dir)
-    events, problems = parse_log(text, task)
-    stamp = next((m["ts"] for p in task.patterns.values() if (m := p.search(text)) is not None), None)
+def tail(path: Path, lines: int = C.STDERR_TAIL_LINES) -> str:
+    """The last lines of a log, each cut short: a 300 KB line must not reach the terminal."""
+    try:
+        text = path.read_bytes()[-(lines * 4 * MAX_TAIL_CHARS):].decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(line[:MAX_TAIL_CHARS] for line in text.rstrip().splitlines()[-lines:])
+
+
+def timing(events: list[Event], task: Task, params: dict[str, str]) -> tuple[dict[str, float | None], list[str]]:
+    """Phases from the harness's stamps, withdrawn (None) when the log's own clock tells another story.
+
+    The task's hook runs on what an untrusted run printed: if it fails on
+    that, the failure is the run's problem, so any exception is caught here.
+    """
+    try:
+        phases = task.hooks.phases(events, params)
+        lie = clock_check(events, task, params, phases)
+    except Exception as exc:  # noqa: BLE001 - a hook failing on a run's log is that run's problem
+        return {}, [f"phase times could not be computed from the log: {type(exc).__name__}: {exc}"[:MAX_TAIL_CHARS]]
+    if lie is None:
+        return phases, []
+    return {name: None for name in phases}, [lie]
+
+
+def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome, captured: Captured) -> RunResult:
+    """The result.json content for one run, from the harness's stamps and its stored copies only."""
+    events, log_problems = parse_log(spec.run_dir, task)
+    phases, clock_problems = timing(events, task, params)
     stderr_tail = tail(spec.run_dir / C.STDERR_FILE) if outcome.status != C.STATUS_OK else ""
+    detail = [outcome.detail] if outcome.detail else []
     return RunResult(
         label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep, key=spec.key, status=status_of(outcome, task),
         returncode=outcome.returncode, wall_s=outcome.wall_s, cpu_s=outcome.cpu_s,
         peak_rss_mb=outcome.peak_rss_mb, device=spec.device, node=outcome.node,
-        clock_s=clock_resolution(stamp) if stamp else None,
-        metrics=metrics(events, task), phases=task.hooks.phases(events, params),
-        artifacts=find_artifacts(spec.run_dir, task), outcome=outcome_line(events, task),
-        stderr_tail="\n".join(filter(None, [stderr_tail, *problems])),
+        clock_s=clock_resolution(events, spec.run_dir, task), outcome=outcome_line(events, task),
+        metrics=metrics(events, task), phases=phases, artifacts=captured.artifacts, files=captured.files,
+        problems=detail + clock_problems + log_problems + captured.problems, stderr_tail=stderr_tail,
     )

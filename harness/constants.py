@@ -8,7 +8,6 @@ guessing, and an existing result file means "this run is done".
 WORK_DIR = ".evalharness"
 BUILTIN_REPO = "builtin.git"
 CLONES_DIR = "clones"
-WORKTREES_DIR = "worktrees"
 RUNS_DIR = "runs"
 CACHE_DIR = "cache"  # stored results across compares, by run key (harness/cache.py)
 INPUTS_DIR = "inputs"
@@ -17,7 +16,18 @@ META_FILE = "meta.json"
 RESULT_FILE = "result.json"
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
-OUTPUT_DIR = "output"
+STAMPS_FILE = "stamps.json"   # the harness's arrival time of every log line
+STORE_DIR = "artifacts"       # the harness's own copies of what a run wrote (only these are read)
+# Everything a run may write lives under its sandbox folder (the only place the
+# confinement lets it write); the harness copies what it needs out and deletes it.
+SANDBOX_DIR = "sandbox"
+OUTPUT_DIR = f"{SANDBOX_DIR}/output"
+SOURCE_DIR = f"{SANDBOX_DIR}/src"     # a fresh checkout of the commit, for this run only
+HOME_DIR = f"{SANDBOX_DIR}/home"      # private HOME
+TMP_DIR = f"{SANDBOX_DIR}/tmp"        # private TMPDIR
+TREES_DIR = ".trees"                  # per-compare pristine trees, copied into every run
+LOCK_FILE = ".lock"
+VARIANTS_DIR = "variants"
 COMPARE_JSON = "compare.json"
 HEATMAP_DIR = "heatmaps"
 
@@ -38,8 +48,11 @@ COMMIT_ENV = {
 STATUS_OK = "ok"
 STATUS_CRASHED = "crashed"
 STATUS_TIMEOUT = "timeout"
+STATUS_MEMORY = "memory"   # killed by the --max-rss cap
+STATUS_KILLED = "killed"   # killed by a signal the harness did not send (the OOM killer, ...)
+STATUS_FLAKY = "flaky"     # a failed run whose rerun ended differently
 #: Worst first: the status a candidate gets when its runs disagree.
-STATUS_RANK = (STATUS_TIMEOUT, STATUS_CRASHED, STATUS_OK)
+STATUS_RANK = (STATUS_FLAKY, STATUS_MEMORY, STATUS_KILLED, STATUS_TIMEOUT, STATUS_CRASHED, STATUS_OK)
 
 #: Measures the harness takes of every run, whatever the task (see results.HARNESS_MEASURES).
 HARNESS_PHASES = ("wall",)
@@ -56,3 +69,5 @@ DEFAULT_THRESHOLD = 0.05
 ALPHA = 0.05
 UNSTABLE_SPREAD = 0.10
 SCHEDULE_SEED = 20250708
+#: Held-out parameter variants run in round 1 (baseline and each candidate once per variant).
+DEFAULT_VARIANTS = 2

@@ -70,12 +70,25 @@ def probe_python(python: str, env: dict[str, str]) -> dict[str, Any]:
     """
     try:
         proc = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InfraError(f"--python {python} cannot be run: {exc}") from exc
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise InfraError(f"--python {python} failed to start: {last}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    except OSError as exc:
+        raise UsageProblem(f"--python {python} cannot be run: {exc.strerror or exc}") from None
+    except subprocess.TimeoutExpired as exc:
+        raise InfraError(f"--python {python} did not answer within {exc.timeout:g}s") from None
+    facts = _probe_answer(proc.stdout)
+    if proc.returncode != 0 or facts is None:
+        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
+        raise UsageProblem(f"--python {python} is not a working Python interpreter: {last[:200]}")
+    return facts
+
+
+def _probe_answer(stdout: str) -> dict[str, Any] | None:
+    """The probe's JSON line, or None when whatever ran was not a Python running the probe."""
+    lines = stdout.strip().splitlines()
+    try:
+        facts = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return facts if isinstance(facts, dict) and "implementation" in facts else None
 
 
 def resolve_device(requested: str, child: dict[str, Any]) -> str:

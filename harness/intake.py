@@ -155,12 +155,6 @@ def take_in(source: Path, base_sha: str, attempts: list[Attempt]) -> Intake:
     return Intake(commits, rejected)
 
 
-def checkouts(source: Path, intake: Intake, work_dir: Path) -> dict[str, checkout.Checkout]:
-    """A worktree per attempt that can run (shared with any other name of the same commit)."""
-    return {name: checkout.Checkout(name, sha, checkout.worktree(source, sha, work_dir))
-            for name, sha in intake.commits.items()}
-
-
 # --------------------------------------------------------------------------- #
 # Into the document
 # --------------------------------------------------------------------------- #

@@ -1,8 +1,9 @@
 """Before any run: resolve every name, parameter and path, or fail with one line.
 
 A Plan is the compare made concrete — the task resolved once (preset and
-parameters), each branch's commit and private worktree, the prepared inputs,
-the fixed child environment, the device and the run folder. Everything that
+parameters), each branch's commit and the compare's pristine export of it,
+the prepared inputs, the allow-listed child environment, the confinement in
+force, the device and the run folder (locked: one compare at a time). Everything that
 can fail on bad input fails here, before minutes of runs.
 """
 
@@ -10,20 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import checkout, intake
+from harness import checkout, intake, layout, trees
 from harness import constants as C
 from harness.environment import fingerprint
 from harness.errors import UsageProblem
-from harness.executors.local import child_env
-from harness.tasks import Task, TaskConfig, load_task, resolve, split_contender
+from harness.executors import sandbox
+from harness.lock import FolderLock
+from harness.tasks import Task, TaskConfig, load_task, render_command, resolve, split_contender
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class CompareOptions:
     threads: int = os.cpu_count() or 1
     fresh: bool = False
     device: str = "auto"
+    variants: int = C.DEFAULT_VARIANTS
+    max_rss_mb: float | None = None
+    pass_env: list[str] = field(default_factory=list)
+    sandbox: str = "auto"
     cache: bool = True  # reuse stored outputs of an identical earlier run (harness/cache.py); --no-cache
     fail_on: str | None = None  # the gate's rule (judge/gate.py); None: compare's own exit rule
     patches: list[str] = field(default_factory=list)  # --patch NAME=FILE
@@ -63,7 +69,7 @@ class Plan:
     """The resolved, runnable compare: what runs where, and where results go."""
 
     opts: CompareOptions
-    config: TaskConfig  # the task as resolved for the baseline (and every plain branch name)
+    config: TaskConfig
     source: Path
     checkouts: dict[str, checkout.Checkout]
     run_root: Path
@@ -73,6 +79,9 @@ class Plan:
     configs: dict[str, TaskConfig] = field(default_factory=dict)  # contenders named REF:key=value,…
     attempts: list[intake.Attempt] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)  # attempt name → why it cannot run
+    confinement: sandbox.Confinement = sandbox.Confinement("none", "")
+    manifests: dict[str, trees.Manifest] = field(default_factory=dict)  # sha → what every run's copy must match
+    lock: FolderLock | None = None
 
     @property
     def task(self) -> Task:
@@ -106,7 +115,13 @@ class Plan:
                 "inputs": {k: file_digest(Path(v)) for k, v in sorted(self.inputs.items())},
                 "python": self.opts.python, "versions": {k: env.get(k) for k in VERSION_KEYS},
                 "machine": {k: env.get(k) for k in MACHINE_KEYS}, "device": self.device,
-                "threads": self.opts.threads, "timeout_s": self.opts.timeout_s, "env": self.env}
+                "threads": self.opts.threads, "timeout_s": self.opts.timeout_s, "env": self.env,
+                "max_rss_mb": self.opts.max_rss_mb, "sandbox": self.confinement.level}
+
+    def release(self) -> None:
+        """Let the next compare into the run folder."""
+        if self.lock is not None:
+            self.lock.release()
 
 
 #: Environment facts that change what a run computes or how fast: part of every run key.
@@ -127,8 +142,7 @@ def key_digest(key: dict[str, Any]) -> str:
 def validate_names(baseline: str, candidates: list[str]) -> None:
     """Names become folder names and table rows: they must be distinct."""
     if not candidates:
-        raise UsageProblem("name at least one candidate to compare against the baseline "
-                           "(a branch, --patch NAME=FILE or --predictions FILE)")
+        raise UsageProblem("name at least one candidate to compare against the baseline")
     if baseline in candidates:
         raise UsageProblem(f"{baseline!r} is the baseline; it is compared with itself automatically (the noise-floor row)")
     dupes = sorted({c for c in candidates if candidates.count(c) > 1})
@@ -149,14 +163,49 @@ def run_id(opts: CompareOptions, config: TaskConfig, shas: dict[str, str], devic
     return f"{config.task.name}-{config.preset or 'default'}-{digest}{stamp}"
 
 
-def compile_trees(python: str, trees: list[Path], env: dict[str, str]) -> None:
-    """Byte-compile every worktree once (one process), so no timed run pays for it."""
-    subprocess.run([python, "-m", "compileall", "-q", *map(str, trees)], env=env, capture_output=True, timeout=600)
+def check_numbers(opts: CompareOptions) -> None:
+    """NaN passes every range check: refuse non-finite numbers before any run."""
+    numbers = {"--threshold": opts.threshold, "--timeout": opts.timeout_s, "--max-rss": opts.max_rss_mb}
+    for flag, value in numbers.items():
+        if value is not None and not math.isfinite(value):
+            raise UsageProblem(f"{flag} {value}: expected a finite number")
+    if opts.max_rss_mb is not None and opts.max_rss_mb <= 0:
+        raise UsageProblem(f"--max-rss {opts.max_rss_mb:g}: expected a positive number of MB")
+    if opts.variants < 0:
+        raise UsageProblem(f"--variants {opts.variants}: expected 0 or more")
 
 
 def resolve_config(opts: CompareOptions) -> TaskConfig:
     """The task and its preset, resolved once for the whole compare."""
     return resolve(load_task(opts.task), opts.preset, opts.overrides)
+
+
+def export_trees(source: Path, shas: dict[str, str], root: Path, python: str,
+                 env: dict[str, str]) -> tuple[dict[str, checkout.Checkout], dict[str, trees.Manifest]]:
+    """Every commit exported once into this compare's folder, compiled, with its manifest."""
+    manifests = {sha: trees.materialise(source, sha, layout.tree_dir(root, sha), python, env)
+                 for sha in sorted(set(shas.values()))}
+    return {name: checkout.Checkout(name, sha, layout.tree_dir(root, sha)) for name, sha in shas.items()}, manifests
+
+
+def check_command(config: TaskConfig, inputs: dict[str, str], python: str, root: Path, device: str) -> None:
+    """Render the command once with real values: a shell-unsafe parameter is refused now, not at run 7."""
+    values = {**config.params, **inputs, "python": python, "output_dir": str(root / C.OUTPUT_DIR), "device": device}
+    render_command(config.task, values)
+
+
+def source_commits(opts: CompareOptions, config: TaskConfig, work_dir: Path,
+                   attempts: list[intake.Attempt]) -> tuple[Path, dict[str, str], intake.Intake]:
+    """The private repository, every name's commit (a REF:key=value contender: REF's) and the attempts'
+    commits, under the work folder's lock (clones are shared)."""
+    names = [opts.baseline, *opts.candidates]
+    with FolderLock(work_dir, C.LOCK_FILE):
+        source = checkout.prepare_source(config.task, work_dir, opts.repo)
+        refs = {name: split_contender(name)[0] for name in names}
+        by_ref = checkout.resolve_all(source, list(dict.fromkeys(refs.values())))
+        shas = {name: by_ref[ref] for name, ref in refs.items()}
+        taken = intake.take_in(source, shas[opts.baseline], attempts)
+    return source, shas | taken.commits, taken
 
 
 def gather_attempts(opts: CompareOptions) -> list[intake.Attempt]:
@@ -166,34 +215,33 @@ def gather_attempts(opts: CompareOptions) -> list[intake.Attempt]:
     return attempts
 
 
-def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan:
-    """Everything that can fail on bad input fails here, before a single run."""
-    attempts = gather_attempts(opts)
-    config = config or resolve_config(opts)
-    names = [opts.baseline, *opts.candidates]
-    configs = contender_configs(config, names)
-    work_dir = opts.work_dir.resolve()
-    source = checkout.prepare_source(config.task, work_dir, opts.repo)
-    checkouts = contender_checkouts(source, names, work_dir)
-    taken = intake.take_in(source, checkouts[opts.baseline].sha, attempts)
-    checkouts |= intake.checkouts(source, taken, work_dir)
-    opts = replace(opts, candidates=[*opts.candidates, *taken.commits])
-    env = child_env(opts.threads)
-    environment = fingerprint(opts.python, env, opts.threads, opts.device)
-    compile_trees(opts.python, [co.path for co in checkouts.values()], env)
-    shas = {name: co.sha for name, co in checkouts.items()}
-    root = work_dir / C.RUNS_DIR / run_id(opts, config, shas, environment["device"])
-    inputs = config.task.hooks.prepare_inputs(config, checkouts[opts.baseline].path, root / C.INPUTS_DIR)
-    return Plan(opts, config, source, checkouts, root, inputs, env, environment, configs, attempts, taken.rejected)
-
-
 def contender_configs(config: TaskConfig, names: list[str]) -> dict[str, TaskConfig]:
     """Each REF:key=value,… name's own parameters, type-checked and validated before any run."""
     return {name: config.with_overrides(sets) for name in names if (sets := split_contender(name)[1])}
 
 
-def contender_checkouts(source: Path, names: list[str], work_dir: Path) -> dict[str, checkout.Checkout]:
-    """Each name's checkout: contenders of one REF share its commit and worktree."""
-    refs = {name: split_contender(name)[0] for name in names}
-    by_ref = checkout.checkout_all(source, list(dict.fromkeys(refs.values())), work_dir)
-    return {name: by_ref[ref] for name, ref in refs.items()}
+def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan:
+    """Everything that can fail on bad input fails here, before a single run; the run folder is locked."""
+    attempts = gather_attempts(opts)
+    check_numbers(opts)
+    config = config or resolve_config(opts)
+    configs = contender_configs(config, [opts.baseline, *opts.candidates])
+    work_dir = opts.work_dir.resolve()
+    env = sandbox.child_env(opts.threads, opts.pass_env)
+    source, shas, taken = source_commits(opts, config, work_dir, attempts)
+    opts = replace(opts, candidates=[*opts.candidates, *taken.commits])
+    environment = fingerprint(opts.python, env, opts.threads, opts.device)
+    confinement = sandbox.choose(opts.sandbox)
+    environment["sandbox"] = confinement.description
+    root = work_dir / C.RUNS_DIR / run_id(opts, config, shas, environment["device"])
+    lock = FolderLock(root, C.LOCK_FILE).acquire()
+    try:
+        checkouts, manifests = export_trees(source, shas, root, opts.python, env)
+        inputs = config.task.hooks.prepare_inputs(config, checkouts[opts.baseline].path, root / C.INPUTS_DIR)
+        for name in [opts.baseline, *opts.candidates]:
+            check_command(configs.get(name, config), inputs, opts.python, root, environment["device"])
+    except BaseException:
+        lock.release()
+        raise
+    return Plan(opts, config, source, checkouts, root, inputs, env, environment, configs, attempts, taken.rejected,
+                confinement, manifests, lock)

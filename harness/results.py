@@ -114,8 +114,10 @@ class RunResult(Record):
     node: str | None = None
     clock_s: float | None = None  # resolution of the timestamps the phases were measured with
     metrics: list[dict[str, float]] = []  # one point per logged step, keyed by the task's step field
-    phases: dict[str, float | None] = {}
-    artifacts: list[Artifact] = []
+    phases: dict[str, float | None] = {}  # from the harness's own arrival stamps of the log lines
+    artifacts: list[Artifact] = []  # the harness's copies (store), with their sha256
+    files: dict[str, str] = {}  # the other stored files (logs, stamps) → sha256; resume verifies all
+    problems: list[str] = []  # what was wrong with the run's output: unreadable lines, caps, a clock that lies
     outcome: str = ""  # the run's own account of how it ended, when the task logs one
     stderr_tail: str = ""
 
@@ -326,6 +328,7 @@ class CompareDocument(Record):
     baseline_final: dict[str, float] = {}
     noise_floor: NoiseFloor | None = None
     candidates: list[CandidateVerdict]
+    variants: list[dict[str, str]] = []  # held-out parameter variants every candidate was also checked on
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -18,14 +18,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from harness import cache, collect, layout
+from harness import isolation, layout, runner, store, variants
 from harness import constants as C
 from harness.errors import InfraError
 from harness.executors import Executor, Outcome, RunSpec
 from harness.judge import stats
-from harness.jsonio import write_json
 from harness.plan import Plan, key_digest
-from harness.results import ResultError, RunResult
+from harness.results import RunResult
 from harness.tasks import render_command
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ Results = dict[str, list[RunResult]]
 def run_spec(plan: Plan, label: str, rep: int) -> RunSpec:
     """The argv, folder and environment of one repetition of one branch."""
     co = plan.checkout_of(label)
-    run_dir = plan.run_root / layout.rep_dir(label, rep)
+    run_dir = plan.run_root / layout.rep_dir(label, rep, co.sha)
     values = {**plan.config_of(label).params, **plan.inputs, "python": plan.opts.python,
               "output_dir": str(run_dir / C.OUTPUT_DIR), "device": plan.device}
     key = plan.run_key(label)
@@ -45,68 +44,22 @@ def run_spec(plan: Plan, label: str, rep: int) -> RunSpec:
 
 
 def load_done(spec: RunSpec) -> RunResult | None:
-    """An existing, readable result with this very run key means the run is done (resume)."""
-    path = spec.run_dir / C.RESULT_FILE
-    if not path.exists():
-        return None
-    try:
-        result = RunResult.load(path)
-    except ResultError:
-        return None
-    if result.key != spec.key:
-        log.info("%s: earlier result was made under another run key; running again", spec.run_dir.name)
-        return None
-    return result
+    """A stored result of this very run (label, commit, round, run key) whose files pass their checksums (resume)."""
+    return store.load_verified(spec.run_dir, spec.label, spec.sha, spec.rep, spec.key)
 
 
 def fresh_run_dir(spec: RunSpec) -> None:
     """Clear what an interrupted earlier attempt left (no result means not done)."""
-    for name in (C.STDOUT_FILE, C.STDERR_FILE, C.META_FILE):
-        (spec.run_dir / name).unlink(missing_ok=True)
-    output = spec.run_dir / C.OUTPUT_DIR
-    if output.exists():
-        for child in sorted(output.rglob("*"), reverse=True):
-            child.rmdir() if child.is_dir() and not child.is_symlink() else child.unlink()
-    output.mkdir(parents=True, exist_ok=True)
-
-
-def write_meta(spec: RunSpec) -> None:
-    meta = {"label": spec.label, "name": spec.name, "sha": spec.sha, "rep": spec.rep, "command": spec.argv,
-            "env": spec.env, "timeout_s": spec.timeout_s, "device": spec.device, **spec.meta}
-    write_json(spec.run_dir / C.META_FILE, meta)
+    isolation.fresh_run_dir(spec.run_dir)
 
 
 def run_one(plan: Plan, executor: Executor, spec: RunSpec, reuse: bool = False) -> tuple[RunResult, bool]:
-    """Run (or resume, or reuse) one repetition; returns (result, was_resumed).
+    """Run (or resume, or reuse) one repetition, isolated, failures run twice; returns (result, was_resumed).
 
     `reuse`: outputs stored by an earlier compare under the same run key stand
     in for the run (equivalence only: timing rounds must pass False).
     """
-    prior, resumed = prepare(plan, spec, reuse)
-    if prior is not None:
-        return prior, resumed
-    return finish(plan, spec, executor.run(spec)), False
-
-
-def prepare(plan: Plan, spec: RunSpec, reuse: bool) -> tuple[RunResult | None, bool]:
-    """A result that makes the run unnecessary (resumed, or from the cache), else a clean run folder."""
-    done = load_done(spec)
-    if done is not None:
-        return done, True
-    fresh_run_dir(spec)
-    write_meta(spec)
-    cached = cache.lookup(plan, spec) if reuse else None
-    if cached is not None:
-        cached.save(spec.run_dir / C.RESULT_FILE)
-    return cached, False
-
-
-def finish(plan: Plan, spec: RunSpec, outcome: Outcome) -> RunResult:
-    """A finished run's result.json, collected with the label's own parameters, stored for reuse."""
-    result = collect.collect(spec, plan.task, plan.config_of(spec.label).params, outcome)
-    cache.record(plan, spec, result)
-    result.save(spec.run_dir / C.RESULT_FILE)
-    return result
+    return runner.run_or_resume(plan, executor, spec, reuse)
 
 
 def reusable(label: str, rep: int) -> bool:
@@ -135,20 +88,33 @@ def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, p
     if fan_out is None:
         return {label: _run_counted(plan, executor, run_spec(plan, label, rep), progress) for label in labels}
     threads = executor.run_threads(plan.opts.threads)  # type: ignore[attr-defined]
-    results, pending = {}, []
+    results: dict[str, RunResult] = {}
+    pending: list[tuple[RunSpec, RunResult | None]] = []  # (isolated spec, a stored failure to rerun)
     for spec in (with_threads(plan, run_spec(plan, label, rep), threads) for label in labels):
-        prior, resumed = prepare(plan, spec, reusable(spec.label, rep))
+        prior, earlier, resumed = runner.resumable(plan, spec, reusable(spec.label, rep))
         if prior is None:
-            pending.append(spec)
+            pending.append((runner.ready(plan, spec), earlier))
         else:
             results[spec.label] = prior
             progress.step(spec.label, rep, prior, resumed)
 
-    def finished(i: int, outcome: Outcome) -> None:
-        results[pending[i].label] = finish(plan, pending[i], outcome)
-        progress.step(pending[i].label, rep, results[pending[i].label], False)
+    failed: dict[int, RunResult] = {}
 
-    fan_out(pending, finished)
+    def finished(i: int, outcome: Outcome) -> None:
+        """A good run is saved at once (an interrupt keeps it); a failure waits to be rerun alone."""
+        spec, earlier = pending[i]
+        result = runner.complete(plan, spec, outcome)
+        if not result.ok or earlier is not None:
+            failed[i] = result
+            return
+        results[spec.label] = runner.conclude(plan, executor, spec, None, result)
+        progress.step(spec.label, rep, result, False)
+
+    fan_out([spec for spec, _ in pending], finished)
+    for i, first in failed.items():
+        spec, earlier = pending[i]
+        results[spec.label] = runner.conclude(plan, executor, spec, earlier, first)
+        progress.step(spec.label, rep, results[spec.label], False)
     return {label: results[label] for label in labels}
 
 
@@ -165,6 +131,7 @@ class Execution:
     results: Results
     notes: dict[str, str] = field(default_factory=dict)
     rounds_run: int = 0
+    held_out: variants.VariantReport = field(default_factory=variants.VariantReport)
 
 
 def execute_plan(plan: Plan, executor: Executor) -> Execution:
@@ -172,6 +139,7 @@ def execute_plan(plan: Plan, executor: Executor) -> Execution:
     run = Execution({label: [] for label in plan.labels})
     progress = Progress(plan)
     equivalence_round(plan, executor, run, progress)
+    run.held_out = variants.check(plan, executor, run.results, plan.opts.variants)
     if plan.opts.quick:
         return run
     _warn_about_the_clock(plan, run)
@@ -210,7 +178,8 @@ def timing_gate(plan: Plan, run: Execution) -> list[str]:
 
     remaining = []
     for name in plan.opts.candidates:
-        reason = not_timed_reason(plan, run.results, name)
+        reason = "NOT equivalent on a held-out variant" if name in run.held_out.findings else \
+            not_timed_reason(plan, run.results, name)
         if reason is None:
             remaining.append(name)
         else:

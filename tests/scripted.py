@@ -52,23 +52,27 @@ def _stamp(t: datetime) -> str:
 
 
 def polytope_run(b: Behaviour, rep: int, save_interval: int = 2) -> ScriptedRun:
-    """The log lines and PNGs of one run, times scaled by the round's jitter."""
+    """The log lines and PNGs of one run, times scaled by the round's jitter; the harness 'saw' each line at its time."""
     k = b.jitter[rep % len(b.jitter)]
-    t, lines, files = START, [], {}
+    t, lines, stamps, files = START, [], [], {}
     losses = [v + 0.01 for v in b.losses] if b.drift_from_rep is not None and rep >= b.drift_from_rep else b.losses
     for epoch, loss in enumerate(losses, start=1):
         t += timedelta(seconds=b.epoch_s * k)
         lines.append(f"{_stamp(t)} - polytope_nn - INFO - Epoch {epoch}/{len(losses)} - "
                      f"Train Loss: {loss:.6f}, Val Loss: {loss / 2:.6f}")
+        stamps.append((t - START).total_seconds())
         if epoch % save_interval == 0:
             t += timedelta(seconds=b.vis_s * k)
             lines.append(f"{_stamp(t)} - polytope_nn - INFO - Visualization @ epoch {epoch}: {b.vis_s * k:.2f}s")
+            stamps.append((t - START).total_seconds())
             files[f"ring_epoch_{epoch:04d}.png"] = png(b.pixel)
     wall = (t - START).total_seconds() + 1.0
     if b.status != "ok":
-        return ScriptedRun(stderr="\n".join(lines[:2]) + "\n" + b.stderr, status=b.status,
-                           returncode=None if b.status == "timeout" else 1, wall_s=wall)
-    return ScriptedRun(stderr="\n".join(lines) + "\n", files=files, wall_s=wall, peak_rss_mb=b.rss_mb * k)
+        stderr = "\n".join(lines[:2]) + "\n" + b.stderr
+        return ScriptedRun(stderr=stderr, status=b.status, returncode=None if b.status == "timeout" else 1,
+                           wall_s=wall, stamps={"stderr": stamps[:2] + [wall] * len(b.stderr.splitlines())})
+    return ScriptedRun(stderr="\n".join(lines) + "\n", files=files, wall_s=wall, peak_rss_mb=b.rss_mb * k,
+                       stamps={"stderr": stamps})
 
 
 def script(behaviours: dict[str, Behaviour]):

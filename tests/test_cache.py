@@ -25,7 +25,7 @@ PIXEL = "rendering changed: 2 pixels differ outside the polytope boundaries"
 
 def gate(fake_repo: Path, work: Path, *candidates: str, fail_on: str = "nonequivalent", **options: object):
     """`check base CANDIDATES` on scripted runs; returns (document, the names that actually ran)."""
-    opts = CompareOptions(baseline="base", preset="small", candidates=list(candidates), repo=str(fake_repo), work_dir=work,
+    opts = CompareOptions(baseline="base", preset="small", variants=0, candidates=list(candidates), repo=str(fake_repo), work_dir=work,
                           threads=1, **options)  # type: ignore[arg-type]
     executor = FakeExecutor(script({"pixel": Behaviour(pixel=(1, 1))}))
     repeat = None if fail_on == "nonequivalent" else 2
@@ -82,14 +82,14 @@ def test_timed_rounds_never_reuse(fake_repo: Path, tmp_path: Path) -> None:
 def test_a_tampered_entry_is_dropped_and_the_run_made_again(fake_repo: Path, tmp_path: Path) -> None:
     gate(fake_repo, tmp_path, "same")
     entry = next(e for e in store_of(tmp_path).entries() if e.name == "base")
-    stored = next((store_of(tmp_path).entry_dir(entry.key) / "files" / "output").glob("*.png"))
+    stored = next((store_of(tmp_path).entry_dir(entry.key) / "files").rglob("*.png"))
     stored.write_bytes(stored.read_bytes() + b"tampered")
     _, ran = gate(fake_repo, tmp_path, "pixel")
     assert sorted(ran) == ["base", "pixel"]
 
 
 def test_failed_runs_are_not_stored(fake_repo: Path, tmp_path: Path) -> None:
-    opts = CompareOptions(baseline="base", preset="small", candidates=["crash"], repo=str(fake_repo), work_dir=tmp_path, threads=1)
+    opts = CompareOptions(baseline="base", preset="small", variants=0, candidates=["crash"], repo=str(fake_repo), work_dir=tmp_path, threads=1)
     executor = FakeExecutor(script({"crash": Behaviour(status="crashed", stderr="boom")}))
     run_check(opts, "nonequivalent", None, {"md": tmp_path / "r.md"}, executor, environ={})
     assert [e.name for e in store_of(tmp_path).entries()] == ["base"]
@@ -108,7 +108,7 @@ def test_real_runs_second_check_reuses_the_baseline(fake_repo: Path, tmp_path: P
     assert first.exit_code == 0 and "outputs reused from the result cache" not in caplog.text
     second = check("pixel")
     assert second.exit_code == 1 and "base: outputs reused from the result cache" in caplog.text
-    rerun = [p for p in (tmp_path / "w" / "runs").glob("*/base/rep-000/stdout.txt")]
+    rerun = [p for p in (tmp_path / "w" / "runs").glob("*/base-*/rep-000/stdout.txt")]
     assert len(rerun) == 2 and len({p.read_bytes() for p in rerun}) == 1
 
 

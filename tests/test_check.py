@@ -105,7 +105,7 @@ def test_shared_outputs_hold_no_absolute_path(gated: tuple[Result, Path]) -> Non
     for name in ("r.md", "r.json", "r.xml", "summary.md"):
         text = (tmp / name).read_text()
         assert str(tmp) not in text and str(Path.home()) not in text and sys.executable not in text, name
-    assert "<work-dir>/worktrees/" in (tmp / "r.md").read_text()  # the crash's traceback, scrubbed
+    assert "<work-dir>/runs/" in (tmp / "r.md").read_text()  # the crash's traceback, scrubbed
 
 
 def test_without_github_no_annotations_and_no_summary(fake_repo: Path, tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_bad_fail_on_is_a_usage_error(fake_repo: Path, tmp_path: Path) -> None:
 
 
 def gate_with(fake_repo: Path, tmp_path: Path, cand: Behaviour, fail_on: str):
-    opts = CompareOptions(baseline="base", preset="small", candidates=["same"], repo=str(fake_repo), work_dir=tmp_path, threads=1)
+    opts = CompareOptions(baseline="base", preset="small", variants=0, candidates=["same"], repo=str(fake_repo), work_dir=tmp_path, threads=1)
     executor = FakeExecutor(script({"same": cand}))
     done = run_check(opts, fail_on, 6 if fail_on != "nonequivalent" else None, {"md": tmp_path / "r.md",
                      "junit": tmp_path / "r.xml"}, executor, environ={})

@@ -72,9 +72,9 @@ def test_missing_candidate_argument_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "name at least one candidate to compare against the baseline" in result.output
 
 
-def test_unknown_repo_is_an_infrastructure_error(tmp_path: Path) -> None:
+def test_unknown_repo_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compare", "a", "b", "--repo", str(tmp_path / "none"), "--work-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "cannot clone" in result.output
+    assert result.exit_code == 2 and "--repo" in result.output and "no such folder (and not a URL)" in result.output
 
 
 def test_json_has_the_documented_shape(fake_repo: Path, tmp_path: Path) -> None:
@@ -121,8 +121,9 @@ def test_rerun_resumes_from_existing_results(fake_repo: Path, tmp_path: Path) ->
 
 def test_run_folder_has_fixed_files_and_meta(fake_repo: Path, tmp_path: Path) -> None:
     compare(fake_repo, tmp_path, "base", "same", "--quick")
-    run = next(tmp_path.glob("runs/*/base/rep-000"))
-    assert {p.name for p in run.iterdir()} >= {"meta.json", "result.json", "stdout.txt", "stderr.txt", "output"}
+    run = next(tmp_path.glob("runs/*/base-*@*/rep-000"))
+    assert {p.name for p in run.iterdir()} == {"meta.json", "result.json", "stdout.txt", "stderr.txt", "stamps.json",
+                                                "artifacts"}
     meta = json.loads((run / "meta.json").read_text())
     assert meta["sha"] == git.Repo(fake_repo).commit("base").hexsha
     assert meta["env"]["PYTHONHASHSEED"] == "0" and meta["env"]["TZ"] == "UTC"

@@ -20,7 +20,7 @@ CANDIDATES = ["same", "rng", "pixel", "collide", "crash"]
 
 def compare_with(jobs: int, fake_repo: Path, work: Path) -> tuple[dict, dict]:
     """(candidate → verdict and diagnosis, label → what the run produced) of one --quick compare."""
-    opts = CompareOptions(baseline="base", preset="small", candidates=CANDIDATES, repo=str(fake_repo), work_dir=work, quick=True,
+    opts = CompareOptions(baseline="base", preset="small", variants=0, candidates=CANDIDATES, repo=str(fake_repo), work_dir=work, quick=True,
                           threads=2)
     done = run_compare(opts, PoolExecutor(LocalExecutor(), jobs, cores=2))
     verdicts = {c.name: (c.verdict, c.diagnosis, c.equivalent) for c in done.doc.candidates}
@@ -39,7 +39,7 @@ def test_two_jobs_give_the_same_verdicts_and_outputs_as_one(fake_repo: Path, tmp
     assert serial_verdicts["same"][2] and serial_verdicts["crash"][0] == "crashed"
     assert {k: produced(r) for k, r in parallel_runs.items()} == {k: produced(r) for k, r in serial_runs.items()}
     # the cores were split: two runs of one thread each, and the run key says so
-    meta = json.loads(next((tmp_path / "two").glob("runs/*/same/rep-000/meta.json")).read_text())
+    meta = json.loads(next((tmp_path / "two").glob("runs/*/same-*/rep-000/meta.json")).read_text())
     assert meta["env"]["OMP_NUM_THREADS"] == "1" and meta["run_key"]["threads"] == 1
     assert parallel_runs["same"].key != serial_runs["same"].key
 

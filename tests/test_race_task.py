@@ -34,12 +34,15 @@ def _stamp(t: datetime) -> str:
 def race_log(losses: list[float], step_s: float, ending: str, code: int) -> ScriptedRun:
     """What race.py prints: a header, one line per step (running counters), its last word."""
     t, lines = START, [f"{_stamp(START)} - solverrace - INFO - Contender scripted"]
+    stamps = [0.0]  # when the harness saw each line: in step with the log's own clock
     for step, loss in enumerate(losses, start=1):
         t += timedelta(seconds=step_s)
         lines.append(f"{_stamp(t)} - solverrace - INFO - Step {step} - Loss: {loss!r} - Grads: {step} - HVPs: {3 * step}")
+        stamps.append((t - START).total_seconds())
     lines.append(f"{_stamp(t)} - solverrace - INFO - {ending}")
+    stamps.append(stamps[-1])
     return ScriptedRun(stdout="\n".join(lines) + "\n", status="ok" if code == 0 else "crashed", returncode=code,
-                       wall_s=step_s * len(losses) + 2)
+                       wall_s=step_s * len(losses) + 2, stamps={"stdout": stamps})
 
 
 def scripted(spec: RunSpec) -> ScriptedRun:

@@ -43,7 +43,7 @@ def _results(run_root: Path) -> list[RunResult]:
 
 def test_correctness_runs_spread_over_both_nodes_and_come_back_whole(
         ray_executor: RayExecutor, fake_repo: Path, tmp_path: Path) -> None:
-    opts = CompareOptions(baseline="base", preset="small", candidates=["same", "rng", "pixel", "crash"], repo=str(fake_repo),
+    opts = CompareOptions(baseline="base", preset="small", variants=0, candidates=["same", "rng", "pixel", "crash"], repo=str(fake_repo),
                           work_dir=tmp_path, quick=True, threads=1)
     done = run_compare(opts, ray_executor)
     verdicts = {c.name: (c.verdict, c.diagnosis) for c in done.doc.candidates}
@@ -56,7 +56,7 @@ def test_correctness_runs_spread_over_both_nodes_and_come_back_whole(
 
 
 def test_timed_runs_stay_on_the_timing_node(ray_executor: RayExecutor, fake_repo: Path, tmp_path: Path) -> None:
-    opts = CompareOptions(baseline="base", preset="small", candidates=["same"], repo=str(fake_repo), work_dir=tmp_path, repeat=2,
+    opts = CompareOptions(baseline="base", preset="small", variants=0, candidates=["same"], repo=str(fake_repo), work_dir=tmp_path, repeat=2,
                           threads=1)
     done = run_compare(opts, ray_executor)
     timed = [r for r in _results(done.run_root) if r.rep >= 1]

@@ -29,7 +29,7 @@ def compared(fake_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Compa
     """base vs same (identical), pixel (one pixel per image differs), crash; four rounds."""
     behaviours = {"pixel": Behaviour(pixel=(2, 3)), "crash": Behaviour(status="crashed", stderr="RuntimeError: boom")}
     opts = CompareOptions(baseline="base", preset="small", candidates=["same", "pixel", "crash"], repo=str(fake_repo),
-                          work_dir=tmp_path_factory.mktemp("work"), repeat=4, threads=1)
+                          work_dir=tmp_path_factory.mktemp("work"), repeat=4, threads=1, variants=0)
     return run_compare(opts, FakeExecutor(script(behaviours)))
 
 

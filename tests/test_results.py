@@ -25,7 +25,7 @@ def test_schema_files_are_generated_from_the_models(name: str) -> None:
 
 def test_compare_and_run_documents_validate_against_the_schema_files(fake_repo: Path, tmp_path: Path) -> None:
     opts = CompareOptions(baseline="base", preset="small", candidates=["rng", "crash"], repo=str(fake_repo), work_dir=tmp_path,
-                          repeat=2, threads=1)
+                          repeat=2, threads=1, variants=0)
     behaviours = {"rng": Behaviour(losses=(0.9, 0.4, 0.3, 0.2)), "crash": Behaviour(status="crashed")}
     done = run_compare(opts, FakeExecutor(script(behaviours)))
     compare_schema = json.loads((SCHEMA_DIR / "compare.schema.json").read_text())

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import constants as C
-from harness import export, intake, portable
+from harness import export, intake, portable, variants
 from harness.commands import harness_info
 from harness.executors import Executor, make_executor
+from harness.judge import integrity
 from harness.judge.analyse import analyse
 from harness.judge.leaderboard import has_agents
 from harness.plan import CompareOptions, plan_compare
@@ -37,19 +38,22 @@ def source_label(opts: CompareOptions) -> str:
 
 
 def run_compare(opts: CompareOptions, executor: Executor | None = None, config: TaskConfig | None = None) -> CompareRun:
-    """Plan, execute, analyse; compare.json is written into the run folder."""
+    """Plan (locking the run folder), execute, check held-out variants, analyse; compare.json goes in the run folder."""
     plan = plan_compare(opts, config)
-    log.info("run folder %s", plan.run_root)
     own = executor is None
     executor = executor or make_executor(opts.executor, opts.jobs, opts.address)
     try:
+        log.info("run folder %s (confinement: %s)", plan.run_root, plan.confinement.level)
         execution = execute_plan(plan, executor)
+        doc = analyse(plan, execution, harness_info(), source_label(opts))
+        doc = variants.apply(integrity.apply(doc, execution.results), execution.held_out)
+        doc = intake.annotate(doc, plan.attempts, plan.rejected)
+        doc = portable.scrub_document(doc, portable.aliases(plan.opts.work_dir))
+        export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
     finally:
         if own and hasattr(executor, "close"):
             executor.close()
-    doc = intake.annotate(analyse(plan, execution, harness_info(), source_label(opts)), plan.attempts, plan.rejected)
-    doc = portable.scrub_document(doc, portable.aliases(plan.opts.work_dir))
-    export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
+        plan.release()
     return CompareRun(doc, plan.run_root)
 
 

@@ -33,6 +33,11 @@ class RunSpec:
     device: str = "cpu"
     key: str = ""  # digest of the run key (plan.Plan.run_key): what the outputs may depend on
     meta: dict[str, Any] = field(default_factory=dict)
+    # How the run is confined (filled by harness.isolation.prepare just before it runs):
+    writable: tuple[Path, ...] = ()  # the only folders it may write (under confinement)
+    sandbox: str = "none"  # confinement level in force (harness.executors.sandbox)
+    token: str = ""  # marks every process of this run (reaper)
+    max_rss_mb: float | None = None  # peak memory cap, enforced by the executor
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Outcome:
     peak_rss_mb: float
     cpu_s: float | None = None
     node: str | None = None
+    detail: str = ""  # why it ended, in words, when the harness knows more than the status (signal, cap)
 
 
 class Executor(Protocol):
@@ -53,7 +59,7 @@ class Executor(Protocol):
     name: str
 
     def run(self, spec: RunSpec) -> Outcome:
-        """Run the spec's argv in its cwd; write stdout/stderr files into spec.run_dir."""
+        """Run the spec's argv in its cwd; write stdout/stderr (and their arrival stamps) into spec.run_dir."""
         ...
 
 

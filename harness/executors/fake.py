@@ -1,8 +1,10 @@
 """A scripted executor for tests: verdict logic without sleeps or subprocesses.
 
 A script is a function of the spec (label, round, ...) returning what the run
-"did": its log text, the files it wrote and the harness-side measurements.
-Everything downstream (collect, judge, export) runs for real on that.
+"did": its log text, the files it wrote and the harness-side measurements,
+including when the harness "saw" each log line (`stamps`; by default every
+line at 0 s). Everything downstream (capture, collect, judge, export) runs
+for real on that.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 from harness import constants as C
 from harness.executors import Outcome, RunSpec
+from harness.jsonio import write_json
 
 
 @dataclass(frozen=True)
@@ -20,12 +23,20 @@ class ScriptedRun:
 
     stdout: str = ""
     stderr: str = ""
-    files: dict[str, bytes] = field(default_factory=dict)  # name → bytes, written under output/
+    files: dict[str, bytes] = field(default_factory=dict)  # name → bytes, written under the run's output folder
     status: str = C.STATUS_OK
     returncode: int | None = 0
     wall_s: float = 1.0
     peak_rss_mb: float = 100.0
     cpu_s: float | None = None
+    stamps: dict[str, list[float]] | None = None  # stream → the harness's arrival time of each line
+    detail: str = ""
+
+
+def _stamps(played: ScriptedRun) -> dict[str, list[float]]:
+    if played.stamps is not None:
+        return played.stamps
+    return {name: [0.0] * len(text.splitlines()) for name, text in (("stdout", played.stdout), ("stderr", played.stderr))}
 
 
 class FakeExecutor:
@@ -43,9 +54,10 @@ class FakeExecutor:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
         (spec.run_dir / C.STDOUT_FILE).write_text(played.stdout, encoding="utf-8")
         (spec.run_dir / C.STDERR_FILE).write_text(played.stderr, encoding="utf-8")
+        write_json(spec.run_dir / C.STAMPS_FILE, _stamps(played))
         output = spec.run_dir / C.OUTPUT_DIR
         output.mkdir(parents=True, exist_ok=True)
         for name, data in played.files.items():
             (output / name).write_bytes(data)
         cpu = played.cpu_s if played.cpu_s is not None else played.wall_s
-        return Outcome(played.status, played.returncode, played.wall_s, played.peak_rss_mb, cpu, "fake")
+        return Outcome(played.status, played.returncode, played.wall_s, played.peak_rss_mb, cpu, "fake", played.detail)

@@ -1,85 +1,253 @@
-"""Run one spec as a real subprocess, measured from outside.
+"""Run one spec as a real subprocess, observed from outside.
 
-The child gets its own process group (so a timeout kills the whole tree), a
-fixed environment (same thread count for every branch, fixed hash seed, UTC
-log timestamps), and its wall time, CPU time and peak RSS are taken by the
-harness with wait4() — never from what the child says about itself.
+The child starts through the confining launcher (`confine.py`) in its own
+session, with the environment its spec carries. The harness reads its
+stdout/stderr live and stamps every line with its own clock (`logs.py`), and
+takes wall time, CPU time and peak RSS itself with wait4() — never from what
+the child says about itself. A timeout or the `--max-rss` cap ends the run;
+when it ends for any reason, or the harness is interrupted, every process it
+started is killed (`reaper.py`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import selectors
 import signal
 import subprocess
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
 from harness import constants as C
 from harness.errors import InfraError
-from harness.executors import Outcome, RunSpec
+from harness.executors import Outcome, RunSpec, reaper, sandbox
+from harness.executors.logs import LogSink
+from harness.jsonio import write_json
 
 log = logging.getLogger(__name__)
-PASSED_THROUGH = ("PATH", "HOME", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "TMPDIR")
+RSS_POLL_S = 0.1
+DRAIN_S = 2.0
+READY_READS = 256
 
 
-def child_env(threads: int, base: dict[str, str] | None = None) -> dict[str, str]:
-    """A small, fixed environment: only what a run must not vary on, plus PATH/HOME."""
-    source = os.environ if base is None else base
-    env = {k: source[k] for k in PASSED_THROUGH if k in source}
-    env.update(
-        PYTHONHASHSEED="0",
-        PYTHONUNBUFFERED="1",
-        OMP_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-        OPENBLAS_NUM_THREADS=str(threads),
-        MPLBACKEND="Agg",
-        CUBLAS_WORKSPACE_CONFIG=":4096:8",
-        TZ="UTC",
-        LANG="C.UTF-8",
-        LC_ALL="C.UTF-8",
-    )
-    return env
+@dataclass
+class Ending:
+    """How the wait ended: the child exited, the timeout passed, or the memory cap was crossed."""
+
+    reason: str  # "exited" | "timeout" | "memory"
+    at: float
+    peak_mb: float = 0.0
 
 
 def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """The run's first process and its process group (it may have left the group: both are signalled)."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
-def _start(spec: RunSpec, stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
+def _start(spec: RunSpec, report_fd: int) -> subprocess.Popen[bytes]:
+    argv = sandbox.launcher(spec.sandbox, spec.writable, spec.argv, report_fd)
     try:
-        return subprocess.Popen(
-            spec.argv, cwd=spec.cwd, env=spec.env, stdout=stdout, stderr=stderr,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        return subprocess.Popen(argv, cwd=spec.cwd, env=spec.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(report_fd,))
     except OSError as exc:
         raise InfraError(f"cannot start {spec.argv[0]!r} for {spec.name}: {exc.strerror or exc}") from exc
 
 
+def read_report(fd: int) -> dict[str, int] | None:
+    """The launcher's report of the run's exit status and peak RSS (None when it died before writing one)."""
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while chunk := os.read(fd, 4096):
+            data += chunk
+    except BlockingIOError:
+        pass
+    try:
+        report = json.loads(data)
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) and {"returncode", "maxrss_kb"} <= set(report) else None
+
+
+def tree_rss_mb(root: int, token: str, known: set[int]) -> float:
+    """Resident memory of all of a run's processes, from /proc (what the cap is enforced on)."""
+    total = 0
+    for pid in reaper.run_processes(root, token, known):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1024.0
+
+
+class Watch:
+    """The read loop: pipes in, lines stamped; returns when the child exits or must be stopped."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], sinks: dict[str, LogSink], spec: RunSpec, start: float,
+                 known: set[int]) -> None:
+        self.proc, self.sinks, self.spec, self.start, self.known = proc, sinks, spec, start, known
+        self.sel = selectors.DefaultSelector()
+        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            self.sel.register(pipe, selectors.EVENT_READ, sinks[name])
+        self.pidfd = os.pidfd_open(proc.pid) if hasattr(os, "pidfd_open") else None
+        if self.pidfd is not None:
+            self.sel.register(self.pidfd, selectors.EVENT_READ, None)
+        self.next_poll = start + RSS_POLL_S
+
+    def now(self) -> float:
+        return time.perf_counter() - self.start
+
+    def read(self, key: selectors.SelectorKey) -> None:
+        chunk = os.read(key.fd, 1 << 16)
+        if chunk:
+            key.data.feed(chunk, self.now())
+        else:
+            self.sel.unregister(key.fileobj)
+
+    def wait(self) -> Ending:
+        deadline = self.start + self.spec.timeout_s
+        while True:
+            clock = time.perf_counter()
+            if clock >= deadline:
+                return Ending("timeout", clock)
+            if (over := self._over_cap(clock)) is not None:
+                return Ending("memory", clock, over)
+            limit = min(deadline, self.next_poll) if self._polling() else deadline
+            events = self.sel.select(max(limit - clock, 0.0))
+            exited = any(key.data is None for key, _ in events) or (self.pidfd is None and self.proc.poll() is not None)
+            at = time.perf_counter()
+            for key, _ in events:
+                if key.data is not None:
+                    self.read(key)
+            if exited:
+                self.read_ready()
+                return Ending("exited", at)
+
+    def read_ready(self) -> None:
+        """What the child wrote before it exited, already waiting in the pipes (stamped now, not after the sweep)."""
+        for _ in range(READY_READS):  # bounded: a surviving grandchild may write forever
+            ready = [key for key, _ in self.sel.select(0) if key.data is not None]
+            if not ready:
+                return
+            for key in ready:
+                self.read(key)
+
+    def _polling(self) -> bool:
+        return self.spec.max_rss_mb is not None or self.pidfd is None
+
+    def _over_cap(self, clock: float) -> float | None:
+        if self.spec.max_rss_mb is None or clock < self.next_poll:
+            return None
+        self.next_poll = clock + RSS_POLL_S
+        rss = tree_rss_mb(self.proc.pid, self.spec.token, self.known)
+        return rss if rss > self.spec.max_rss_mb else None
+
+    def drain(self) -> None:
+        """After the run's processes are gone: the rest of what they wrote, then EOF."""
+        until = time.perf_counter() + DRAIN_S
+        while self.sel.get_map() and time.perf_counter() < until:
+            keys = [k for k in self.sel.get_map().values() if k.data is not None]
+            if not keys:
+                break
+            for key, _ in self.sel.select(0.1):
+                if key.data is not None:
+                    self.read(key)
+
+    def close(self) -> None:
+        self.sel.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+
+
+def _signal_name(returncode: int | None) -> str:
+    if returncode is None or returncode >= 0:
+        return ""
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def verdict_of(ending: Ending, returncode: int | None, peak_mb: float, spec: RunSpec) -> tuple[str, str]:
+    """(status, detail): the harness's reading of how the run ended."""
+    sig = _signal_name(returncode)
+    cap = spec.max_rss_mb
+    if ending.reason == "timeout":
+        return C.STATUS_TIMEOUT, ""
+    if ending.reason == "memory" or (cap is not None and peak_mb > cap):
+        peak = ending.peak_mb if ending.reason == "memory" else peak_mb
+        return C.STATUS_MEMORY, f"peak RSS {peak:.0f} MB over the --max-rss cap of {cap:g} MB (killed with SIGKILL)"
+    if returncode == -signal.SIGKILL:
+        return C.STATUS_KILLED, "killed by SIGKILL, not sent by the harness (the kernel's OOM killer?)"
+    if returncode == 0:
+        return C.STATUS_OK, ""
+    return C.STATUS_CRASHED, f"killed by {sig}" if sig else ""
+
+
 class LocalExecutor:
-    """This machine, one run at a time, in a subprocess."""
+    """This machine, one run at a time, in a confined subprocess."""
 
     name = "local"
 
+    def __init__(self) -> None:
+        reaper.become_subreaper()
+        self._live: set[int] = set()  # launchers in flight (several at once under --jobs)
+        self._lock = threading.Lock()
+
+    def _started(self, pid: int) -> None:
+        with self._lock:
+            self._live.add(pid)
+
+    def _others(self, pid: int) -> frozenset[int]:
+        """The other runs' launchers, which this run's sweep must not reap; this one leaves the set."""
+        with self._lock:
+            self._live.discard(pid)
+            return frozenset(self._live)
+
     def run(self, spec: RunSpec) -> Outcome:
-        """Run the child to completion or timeout; measure wall time, CPU time and peak RSS."""
+        """Run the child to completion, timeout or cap; stamp its lines; leave no process behind."""
         spec.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(spec.run_dir / C.STDOUT_FILE, "wb") as out, open(spec.run_dir / C.STDERR_FILE, "wb") as err:
-            start = time.perf_counter()
-            proc = _start(spec, out, err)
-            timed_out = threading.Event()
-            timer = threading.Timer(spec.timeout_s, lambda: (timed_out.set(), _kill_group(proc.pid)))
-            timer.start()
-            try:
-                _, status, usage = os.wait4(proc.pid, 0)
-            finally:
-                timer.cancel()
-            wall = time.perf_counter() - start
+        known = reaper.children(os.getpid())
+        sinks = {"stdout": LogSink(spec.run_dir / C.STDOUT_FILE), "stderr": LogSink(spec.run_dir / C.STDERR_FILE)}
+        report_r, report_w = os.pipe()
+        start = time.perf_counter()
+        try:
+            proc = _start(spec, report_w)
+        finally:
+            os.close(report_w)
+        self._started(proc.pid)
+        watch = Watch(proc, sinks, spec, start, known)
+        try:
+            ending = watch.wait()
+            if ending.reason != "exited":
+                _kill_group(proc.pid)
+            _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
-        _kill_group(proc.pid)  # leftovers the child may have spawned
-        state = C.STATUS_TIMEOUT if timed_out.is_set() else C.STATUS_OK if proc.returncode == 0 else C.STATUS_CRASHED
-        return Outcome(state, proc.returncode, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime)
+            report = read_report(report_r)
+        finally:
+            os.close(report_r)
+            if proc.returncode is None:  # interrupted: never signal a pid already reaped (it may be reused)
+                _kill_group(proc.pid)
+            survivors = reaper.sweep(proc.pid, spec.token, known, self._others(proc.pid))
+            watch.drain()
+            watch.close()
+            end = time.perf_counter() - start
+            write_json(spec.run_dir / C.STAMPS_FILE, {name: sink.close(end) for name, sink in sinks.items()})
+            for pipe in (proc.stdout, proc.stderr):
+                pipe and pipe.close()
+        if survivors:
+            log.info("%s: killed %d process(es) the run left behind", spec.label, survivors)
+        returncode = report["returncode"] if report else proc.returncode
+        peak = report["maxrss_kb"] / 1024.0 if report else ending.peak_mb or usage.ru_maxrss / 1024.0
+        state, detail = verdict_of(ending, returncode, peak, spec)
+        return Outcome(state, returncode, ending.at - start, peak, usage.ru_utime + usage.ru_stime, detail=detail)

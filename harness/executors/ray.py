@@ -9,12 +9,15 @@ What runs where:
   meanwhile, and a candidate's rounds are paired with the baseline's on the
   same machine, so the ratios stay honest.
 
-No shared filesystem is assumed. The branch's commit travels as a git bundle
-through Ray's object store (as do input files the command names); the node
-checks it out into a node-local cache, runs the spec there with the
-LocalExecutor (same environment, timeout and wait4 measurements) and sends
-the run folder's files back (stdout, stderr, output/); the driver writes them
-where a local run would have, so collect and the judge see no difference.
+No shared filesystem is assumed. The driver prepares each run's folder as a
+local run gets it (a fresh copy of the commit exported from the private
+repository, an empty sandbox with HOME and TMPDIR) and that folder travels
+through Ray's object store as an archive (as do input files the command
+names); the node unpacks it into a node-local scratch folder, runs the spec
+there with the LocalExecutor (same confinement, environment, timeout and
+measurements) and sends the run folder's files back; the driver writes them
+where a local run would have, so the store, collect and the judge see no
+difference.
 The node is recorded in every run's Outcome (and so in result.json).
 
 The nodes must be alike: the same interpreter at the same path (`--python`),
@@ -23,11 +26,11 @@ the same libraries, the same CPU model — the run key records the driver's.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-import shutil
 import socket
-import subprocess
+import tarfile
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -76,28 +79,11 @@ def node_cache() -> Path:
     return root
 
 
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=600)
-
-
-def materialise(cache: Path, sha: str, bundle: bytes, python: str) -> Path:
-    """The commit checked out from its bundle, once per node; concurrent tasks race safely by rename."""
-    target = cache / "trees" / sha[:16]
-    if target.is_dir():
-        return target
-    work = cache / "trees" / f".{sha[:16]}-{uuid.uuid4().hex[:8]}"
-    work.mkdir(parents=True)
-    (work.parent / f"{work.name}.bundle").write_bytes(bundle)
-    _git(work, "init", "-q")
-    _git(work, "fetch", "-q", str(work.parent / f"{work.name}.bundle"), "HEAD")
-    _git(work, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", sha)
-    (work.parent / f"{work.name}.bundle").unlink()
-    subprocess.run([python, "-m", "compileall", "-q", str(work)], capture_output=True, timeout=600)
-    try:
-        os.rename(work, target)
-    except OSError:  # another task of this node got there first: same commit, same files
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+def unpack(archive: bytes, run_dir: Path) -> None:
+    """The run folder as the driver prepared it (the commit's fresh copy, empty output, HOME and TMPDIR)."""
+    run_dir.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(run_dir, filter="data")
 
 
 def store_inputs(cache: Path, inputs: dict[str, Any]) -> dict[str, str]:
@@ -121,17 +107,18 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:24]
 
 
-def relocate(spec: RunSpec, tree: Path, run_dir: Path, files: dict[str, str]) -> RunSpec:
-    """The spec with driver paths in its argv replaced by this node's: the checkout, the run folder, inputs."""
-    def rewrite(token: str) -> str:
+def relocate(spec: RunSpec, run_dir: Path, files: dict[str, str]) -> RunSpec:
+    """The spec with driver paths replaced by this node's: the run folder (tree, sandbox, HOME, TMPDIR) and inputs."""
+    def move(token: str) -> str:
         if token in files:
             return files[token]
-        for old, new in ((spec.run_dir, run_dir), (spec.cwd, tree)):
-            if Path(token).is_absolute() and Path(token).is_relative_to(old):
-                return str(new / Path(token).relative_to(old))
+        path = Path(token)
+        if path.is_absolute() and path.is_relative_to(spec.run_dir):
+            return str(run_dir / path.relative_to(spec.run_dir))
         return token
 
-    return replace(spec, cwd=tree, run_dir=run_dir, argv=[spec.argv[0], *map(rewrite, spec.argv[1:])])
+    return replace(spec, cwd=Path(move(str(spec.cwd))), run_dir=run_dir, argv=[spec.argv[0], *map(move, spec.argv[1:])],
+                   env={k: move(v) for k, v in spec.env.items()}, writable=tuple(Path(move(str(p))) for p in spec.writable))
 
 
 def read_back(run_dir: Path) -> dict[str, bytes]:
@@ -150,16 +137,15 @@ def read_back(run_dir: Path) -> dict[str, bytes]:
     return files
 
 
-def run_on_node(spec: RunSpec, bundle: bytes, inputs: dict[str, Any]) -> NodeRun:
-    """A Ray task: check the commit out here, run the spec with the LocalExecutor, send the folder back."""
+def run_on_node(spec: RunSpec, archive: bytes, inputs: dict[str, Any]) -> NodeRun:
+    """A Ray task: unpack the prepared run folder here, run it with the LocalExecutor, send the folder back."""
     from harness.executors.local import LocalExecutor
 
     cache = node_cache()
-    tree = materialise(cache, spec.sha, bundle, spec.argv[0])
     files = store_inputs(cache, inputs)
     with tempfile.TemporaryDirectory(prefix="run-", dir=cache) as scratch:
-        local = relocate(spec, tree, Path(scratch) / "run", files)
-        (local.run_dir / C.OUTPUT_DIR).mkdir(parents=True)
+        local = relocate(spec, Path(scratch) / "run", files)
+        unpack(archive, local.run_dir)
         outcome = LocalExecutor().run(local)
         return NodeRun(replace(outcome, node=node_name()), read_back(local.run_dir))
 
@@ -169,23 +155,19 @@ def run_on_node(spec: RunSpec, bundle: bytes, inputs: dict[str, Any]) -> NodeRun
 # --------------------------------------------------------------------------- #
 
 
-def bundle_of(tree: Path) -> bytes:
-    """The checked-out commit (HEAD of the worktree) and its history as one git bundle."""
-    with tempfile.TemporaryDirectory(prefix="evalharness-bundle-") as tmp:
-        target = Path(tmp) / "commit.bundle"
-        proc = subprocess.run(["git", "bundle", "create", str(target), "HEAD"], cwd=tree, capture_output=True,
-                              text=True, timeout=600)
-        if proc.returncode != 0:
-            raise InfraError(f"git bundle of {tree} failed: {proc.stderr.strip().splitlines()[-1:]}")
-        return target.read_bytes()
+def archive_of(run_dir: Path) -> bytes:
+    """The prepared run folder — the commit's fresh copy from the private repo and its empty sandbox — as bytes."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        tar.add(run_dir, arcname=".")
+    return out.getvalue()
 
 
 def input_files(spec: RunSpec) -> list[str]:
     """Argv paths of existing files outside the checkout and the run folder: they must travel too."""
     def travels(token: str) -> bool:
         path = Path(token)
-        return (path.is_absolute() and path.is_file() and not path.is_relative_to(spec.cwd)
-                and not path.is_relative_to(spec.run_dir))
+        return path.is_absolute() and path.is_file() and not path.is_relative_to(spec.run_dir)
 
     return [token for token in spec.argv[1:] if travels(token)]
 
@@ -220,7 +202,6 @@ class RayExecutor:
             raise InfraError("the Ray cluster has no node with a CPU")
         self.timing_node = min(self.nodes, key=lambda node: (-self.nodes[node], node))
         self._task = ray.remote(run_on_node)
-        self._bundles: dict[str, Any] = {}
         self._inputs: dict[str, Any] = {}
         log.info("Ray: %d node(s), %d CPUs; timed runs on node %s (%d CPUs)", len(self.nodes),
                  sum(self.nodes.values()), self.timing_node[:12], self.nodes[self.timing_node])
@@ -260,12 +241,7 @@ class RayExecutor:
 
     def _submit(self, spec: RunSpec, **options: Any) -> Any:
         task = self._task.options(max_retries=0, **options)
-        return task.remote(spec, self._bundle(spec), self._input_refs(spec))
-
-    def _bundle(self, spec: RunSpec) -> Any:
-        if spec.sha not in self._bundles:
-            self._bundles[spec.sha] = ray.put(bundle_of(spec.cwd))
-        return self._bundles[spec.sha]
+        return task.remote(spec, ray.put(archive_of(spec.run_dir)), self._input_refs(spec))
 
     def _input_refs(self, spec: RunSpec) -> dict[str, Any]:
         for token in input_files(spec):

@@ -35,14 +35,29 @@ OPTION_OF = {"md": "--report", "github": "GITHUB_STEP_SUMMARY"}
 
 
 def check_writable(targets: dict[str, Path]) -> None:
-    """Refuse before any run an output path that can never be written."""
+    """Refuse before any run an output path that cannot be written: by trying (permissions, read-only mounts)."""
     for fmt, path in targets.items():
         if fmt not in COMPARE_EXPORTERS:
             raise UsageProblem(f"unknown output format {fmt!r} (known: {', '.join(COMPARE_EXPORTERS)})")
-        parent = path.parent if str(path.parent) else Path(".")
-        existing = next((p for p in [parent, *parent.parents] if p.exists()), Path("."))
-        if path.is_dir() or not existing.is_dir():
-            raise UsageProblem(f"{OPTION_OF.get(fmt, '--' + fmt)} {path}: not a writable file path")
+        problem = _write_problem(path)
+        if problem is not None:
+            raise UsageProblem(f"{OPTION_OF.get(fmt, '--' + fmt)} {path}: not a writable file path ({problem})")
+
+
+def _write_problem(path: Path) -> str | None:
+    """Why `path` cannot be written, or None: its folder is created, the file opened for append, a new one removed."""
+    if path.is_dir():
+        return "it is a folder"
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not existed:
+        path.unlink(missing_ok=True)
+    return None
 
 
 def write_outputs(doc: CompareDocument, targets: dict[str, Path], run_root: Path | None) -> list[Path]:

@@ -172,6 +172,11 @@ def _header(doc: CompareDocument) -> str:
     lines = [f"# evalharness compare: {doc.baseline} vs {names}", "", " · ".join(meta + (["quick mode"] if s.quick else []))]
     if doc.task.params:
         lines += ["", "Task parameters: " + ", ".join(f"`{k}={v}`" for k, v in doc.task.params.items())]
+    if doc.variants:
+        lines += ["", "Also checked on held-out variants: " + "; ".join(
+            ", ".join(f"`{k}={v}`" for k, v in variant.items()) for variant in doc.variants)]
+    if doc.environment.get("sandbox"):
+        lines += ["", f"Confinement of the runs: {_inline(doc.environment['sandbox'])}"]
     if doc.warnings:
         lines += ["", "**Warnings**", "", *(f"- ⚠️ {_inline(w)}" for w in doc.warnings)]
     return "\n".join(lines)

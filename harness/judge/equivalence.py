@@ -14,6 +14,7 @@ from pathlib import Path
 from harness import constants as C
 from harness import layout
 from harness.judge.images import UnreadableArtifact
+from harness.store import sha256_of
 from harness.results import ArtifactRow, LossRow, MetricComparison, RunResult, Tolerance
 from harness.tasks import Task
 
@@ -75,7 +76,7 @@ def _side(key: int, result: RunResult | None) -> tuple[str | None, str | None]:
     art = next((a for a in result.artifacts if a.key == key), None) if result else None
     if result is None or art is None:
         return None, None
-    return f"{layout.rep_dir(result.label, result.rep)}/{art.path}", art.sha256
+    return f"{layout.rep_dir(result.label, result.rep, result.sha)}/{art.path}", art.sha256
 
 
 def _row(key: int, base: RunResult | None, cand: RunResult | None, **fields: object) -> ArtifactRow:
@@ -101,14 +102,31 @@ def compare_artifacts(base: RunResult, cand: RunResult, task: Task, root: Path, 
     return rows
 
 
+def changed_side(row: ArtifactRow, root: Path) -> str | None:
+    """'baseline' or 'candidate' when a stored copy no longer has the checksum taken when it was stored."""
+    for side, rel, digest in (("baseline", row.baseline, row.baseline_sha256),
+                              ("candidate", row.candidate, row.candidate_sha256)):
+        path = root / str(rel)
+        if path.is_symlink() or not path.is_file() or (digest is not None and sha256_of(path) != digest):
+            return side
+    return None
+
+
+def _unreadable(exc: UnreadableArtifact, row: ArtifactRow, root: Path) -> str:
+    side = "baseline" if exc.path is not None and exc.path == root / str(row.baseline) else "candidate"
+    return f"{side} {exc}"
+
+
 def _compare_one(key: int, base: RunResult, cand: RunResult, task: Task, root: Path, heat_dir: Path,
                  tolerance: int) -> ArtifactRow:
     row = _row(key, base, cand, identical=False)
+    if (side := changed_side(row, root)) is not None:
+        return row.model_copy(update={"missing": f"the {side}'s stored copy changed after its run (checksum mismatch)"})
     heatmap = heat_dir / f"{task.step_key}_{key:04d}.png"
     try:
         found = task.hooks.compare_artifact(root / row.baseline, root / row.candidate, heatmap, tolerance)
     except UnreadableArtifact as exc:
-        return row.model_copy(update={"missing": f"{task.step_key} {key} {exc}"})
+        return row.model_copy(update={"missing": _unreadable(exc, row, root)})
     heat = heatmap.relative_to(root).as_posix() if found.heatmap_written else None
     return row.model_copy(update={"identical": found.identical, "differing_pixels": found.differing_pixels,
                                   "bbox": found.bbox, "ssim": found.ssim, "heatmap": heat,
@@ -132,20 +150,43 @@ def diagnose_artifacts(rows: list[ArtifactRow], task: Task) -> str:
     return task.hooks.diagnose_artifacts(rows)
 
 
-def diagnose(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow], task: Task, timeout_s: float) -> str:
-    """One sentence a reviewer can act on, most fundamental cause first."""
+def failure(cand: RunResult, timeout_s: float) -> str | None:
+    """Why a failed run failed, or None when it did not fail."""
     tail = cand.stderr_tail.strip().splitlines()
+    why = cand.problems[0] if cand.problems else None
     if cand.status == C.STATUS_TIMEOUT:
         return f"timed out after {timeout_s:g}s" + (f": {tail[-1]}" if tail else "")
     if cand.status == C.STATUS_CRASHED:
-        return f"crashed: {tail[-1] if tail else 'no stderr'}"
-    if not cand.ok or not task.judging.outputs:
-        return cand.outcome or (f"{cand.status}: {tail[-1]}" if tail else cand.status)
+        return f"crashed: {tail[-1] if tail else why or 'no stderr'}"
+    if cand.status != C.STATUS_OK:
+        return cand.outcome or why or cand.status
+    return None
+
+
+def outcome(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow], task: Task) -> str:
+    """What the outputs say: the first divergence, the differing artifacts, or identical.
+
+    A task that compares no outputs (a race) has only the run's own last word.
+    """
+    if not task.judging.outputs:
+        return cand.outcome or "finished"
     if metrics.first_divergent is not None:
+        if not any(int(p[task.step_key]) == metrics.first_divergent for p in cand.metrics):
+            return f"{task.step_key} {metrics.first_divergent} missing from the candidate's log"
         return task.hooks.diagnose_divergence(task.step_key, metrics.first_divergent, metrics.max_abs_diff)
     if not artifacts_agree(rows, task):
         return diagnose_artifacts(rows, task) if rows else "no artifacts were produced"
     return IDENTICAL_DIAGNOSIS
+
+
+def diagnose(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow], task: Task, timeout_s: float) -> str:
+    """One sentence a reviewer can act on, most fundamental cause first; the run's own problems are named."""
+    if (failed := failure(cand, timeout_s)) is not None:
+        return failed
+    found, problems = outcome(cand, metrics, rows, task), "; ".join(cand.problems[:2])
+    if not problems:
+        return found
+    return f"{found}; {problems}" if found == IDENTICAL_DIAGNOSIS else f"{problems}; {found}"
 
 
 def self_difference(first: RunResult, other: RunResult, task: Task, root: Path, heat_dir: Path) -> dict[str, object]:

@@ -18,16 +18,21 @@ from harness.tasks.base import ArtifactComparison
 
 
 class UnreadableArtifact(ValueError):
-    """An artifact that cannot be decoded (truncated, not an image); the message names it."""
+    """An artifact that cannot be decoded (truncated, not an image); the message names it, `path` is the file."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Decoded pixels as (H, W, 3) uint8, whatever the PNG's mode."""
+    """Decoded pixels as (H, W, 3) uint8, whatever the PNG's mode (a truncated or hostile file is unreadable)."""
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnreadableArtifact(f"{Path(path).name} unreadable: {exc}") from None
+    except (OSError, ValueError, SyntaxError, MemoryError, Image.DecompressionBombError) as exc:
+        reason = "image truncated" if "truncated" in str(exc) else f"unreadable: {exc}"
+        raise UnreadableArtifact(f"{Path(path).name} {reason}", Path(path)) from None
 
 
 def bounding_box(mask: np.ndarray) -> list[int] | None:

@@ -13,6 +13,10 @@ NOT_JUDGED_QUICK = "equivalent, speed not judged (--quick)"
 NO_DIFFERENCE = "equivalent, no significant difference"
 FASTER = "equivalent, faster"
 SLOWER = "equivalent, slower"
+#: The run's log and the harness's clock tell different stories: no speed claim, and not a pass.
+TIMING_UNTRUSTED = "equivalent, timing not trusted"
+#: A failed status in words, where the status name alone says too little.
+FAILURE_WORDS = {C.STATUS_MEMORY: "over the memory cap", C.STATUS_KILLED: "killed by a signal"}
 
 
 def worst_status(results: Sequence[RunResult]) -> str:
@@ -28,7 +32,7 @@ def verdict_text(status: str, equivalent: bool, quick: bool, primary: str | None
     drops the "equivalent, " prefix: only status and speed are judged.
     """
     if status != C.STATUS_OK:
-        return status
+        return FAILURE_WORDS.get(status, status)
     if not equivalent:
         return NOT_EQUIVALENT
     if quick:
@@ -45,8 +49,8 @@ def guard_verdict(verdict: str, speed: dict[str, PhaseVerdict], judging: Judging
 
 
 def is_failure(candidate: CandidateVerdict) -> bool:
-    """Not equivalent, crashed, timed out, or slower in any judged sense."""
-    return not candidate.equivalent or "slower" in candidate.verdict
+    """Not equivalent, crashed, timed out, slower in any judged sense, or timed by a clock that lies."""
+    return not candidate.equivalent or "slower" in candidate.verdict or candidate.verdict == TIMING_UNTRUSTED
 
 
 def exit_code(candidates: Sequence[CandidateVerdict]) -> int:

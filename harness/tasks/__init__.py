@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageProblem
+from harness.tasks import schema
 from harness.tasks.base import Hooks, load_hooks
 
 #: Placeholders the harness fills itself; every other {name} must be a parameter.
@@ -29,6 +30,10 @@ HARNESS_PLACEHOLDERS = ("python", "output_dir", "device")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PARAM_TYPES = ("int", "float", "str", "path", "bool")
 TASK_FILE = "task.toml"
+#: Interpreters whose `-c` argument is a script: values substituted there must not be code.
+SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "ash")
+#: What an unquoted shell word may contain and still be one literal word (no globs, no expansions).
+SHELL_SAFE = re.compile(r"[A-Za-z0-9_./:=+,@%-]*\Z")
 
 
 class TaskError(UsageProblem):
@@ -76,6 +81,7 @@ class Task:
     default_preset: str | None = None
     description: str = ""
     toml_sha256: str = ""
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # held-out ranges: {min, max} or {choices}
 
     @property
     def param_names(self) -> list[str]:
@@ -234,6 +240,7 @@ def load_task(spec: str | None = None) -> Task:
     """Read and validate a task file and its hooks; errors name the file and the key."""
     path = locate_task(spec)
     data, text = _read_toml(path)
+    schema.validate_data(data, path)
     log = _section(data, "log", path)
     artifacts = _section(data, "artifacts", path, required=False)  # none: a task whose runs write nothing to compare
     command = _command(data, path)
@@ -256,7 +263,7 @@ def load_task(spec: str | None = None) -> Task:
         presets={k: _strings(v) for k, v in data.get("presets", {}).items()},
         sources=dict(data.get("sources", {})), hooks=load_hooks(path, data.get("hooks")),
         default_preset=data.get("default_preset"), description=str(data.get("description", "")),
-        toml_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        toml_sha256=hashlib.sha256(text.encode()).hexdigest(), variants=_variants(data, types, path),
     )
 
 
@@ -288,6 +295,17 @@ def split_contender(name: str) -> tuple[str, list[str]]:
     if not ref or not rest:
         raise TaskError(f"contender {name!r}: expected REF:key=value[,key=value]")
     return ref, split_list(rest, f"contender {name!r}:")
+
+
+def _variants(data: dict[str, Any], types: dict[str, str], path: Path) -> dict[str, dict[str, Any]]:
+    """The [variants] table, every bound and choice type-checked like a --set value."""
+    table = {k: {f: v for f, v in spec.items() if v is not None} for k, spec in data.get("variants", {}).items()}
+    for key, spec in table.items():
+        if "min" in spec and types[key] not in ("int", "float"):
+            raise TaskError(f"task file {path}: variants.{key} is a range but {key} is a {types[key]}")
+        for value in [*spec.get("choices", []), *(spec[b] for b in ("min", "max") if b in spec)]:
+            check_type(key, _as_text(value), types[key])
+    return table
 
 
 def parse_override(text: str, task: Task) -> tuple[str, str]:
@@ -339,16 +357,46 @@ def resolve(task: Task, preset: str | None, overrides: list[str]) -> TaskConfig:
     return TaskConfig(task, name, params)
 
 
-def render_command(task: Task, values: dict[str, str]) -> list[str]:
-    """Fill the argv template; one template element stays exactly one argument."""
+def shell_script_index(command: tuple[str, ...] | list[str]) -> int | None:
+    """Index of the script argument of `sh -c SCRIPT` (or -ec, -lc ...), None when the command is no shell."""
+    if not command or Path(command[0]).name not in SHELLS:
+        return None
+    for i, arg in enumerate(command[1:-1], start=1):
+        if arg.startswith("-") and not arg.startswith("--") and "c" in arg:
+            return i + 1
+    return None
 
-    def fill(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key not in values:
-            raise TaskError(f"command template uses {{{key}}} but no parameter {key!r} is set")
-        return values[key]
 
-    return [PLACEHOLDER.sub(fill, arg) for arg in task.command]
+def _single_quoted(template: str, at: int) -> bool:
+    """Whether position `at` of a shell script lies inside '...' (no escapes exist inside single quotes)."""
+    return template[:at].count("'") % 2 == 1
+
+
+def check_shell_value(template: str, match: re.Match[str], value: str, shell: str) -> None:
+    """A value pasted into a shell script must stay data: safe characters, or single-quoted without a quote."""
+    quoted = _single_quoted(template, match.start())
+    if (quoted and "'" not in value) or (not quoted and SHELL_SAFE.match(value)):
+        return
+    key = match.group(1)
+    raise TaskError(f"parameter {key}={value!r} would be read as shell code by the task's `{shell} -c` command: "
+                    f"refused (quote it as '{{{key}}}' in the task file, or make the command an argv list)")
+
+
+def render_command(task: Task, values: dict[str, str], check_shell: bool = True) -> list[str]:
+    """Fill the argv template; one template element stays exactly one argument; shell scripts get data only."""
+    script = shell_script_index(task.command) if check_shell else None
+
+    def filler(index: int) -> Any:
+        def fill(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key not in values:
+                raise TaskError(f"command template uses {{{key}}} but no parameter {key!r} is set")
+            if index == script:
+                check_shell_value(task.command[index], match, values[key], Path(task.command[0]).name)
+            return values[key]
+        return fill
+
+    return [PLACEHOLDER.sub(filler(i), arg) for i, arg in enumerate(task.command)]
 
 
 def command_template(config: TaskConfig) -> list[str]:
@@ -358,4 +406,4 @@ def command_template(config: TaskConfig) -> list[str]:
     for key, kind in config.task.param_types.items():
         if kind == "path":
             shown[key] = "{" + key + "}"
-    return render_command(config.task, shown)
+    return render_command(config.task, shown, check_shell=False)  # for display: nothing is run

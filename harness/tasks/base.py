@@ -29,8 +29,9 @@ class Event:
 
     kind: str
     key: int | None
-    ts: float  # seconds since the Unix epoch, from the log's own timestamp
+    ts: float  # seconds: when the harness received the line (its own clock, never the run's)
     values: dict[str, str]
+    log_ts: float | None = None  # the line's own timestamp (seconds since the epoch): a cross-check only
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,17 @@ def default_prepare_inputs(config: TaskConfig, baseline_tree: Path, dest: Path) 
     for key, kind in config.task.param_types.items():
         if kind == "path" and config.params.get(key):
             source = locate_file(config.params[key], baseline_tree, key)
-            dest.mkdir(parents=True, exist_ok=True)
-            target = dest / source.name
-            if not target.exists():
-                shutil.copyfile(source, target)
-            prepared[key] = str(target)
+            prepared[key] = str(refresh_copy(source, dest / source.name))
     return prepared
+
+
+def refresh_copy(source: Path, target: Path) -> Path:
+    """`target` holds exactly `source`'s bytes now: a file changed at the same path is never stale here."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or not target.is_file() or target.read_bytes() != source.read_bytes():
+        target.unlink(missing_ok=True)
+        shutil.copyfile(source, target)
+    return target
 
 
 def locate_file(value: str, baseline_tree: Path, key: str) -> Path:

@@ -71,8 +71,7 @@ def prepare_inputs(config: Any, baseline_tree: Path, dest: Path) -> dict[str, st
         return default_prepare_inputs(config, baseline_tree, dest)
     source = locate_file(config.params["input"], baseline_tree, "input")
     target = dest / f"{source.stem}_{size}.png"
-    if not target.exists():
-        _resize(source, size, target)
+    _resize(source, size, target)  # every compare: an input changed at the same path is never stale
     return {"input": str(target)}
 
 
@@ -80,9 +79,10 @@ def _resize(source: Path, size: int, target: Path) -> None:
     from PIL import Image, UnidentifiedImageError
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
     try:
         with Image.open(source) as img:
-            img.convert("L").resize((size, size), Image.Resampling.LANCZOS).save(target)
+            img.convert("L").resize((size, size), Image.Resampling.LANCZOS).save(target, format="PNG")
     except (UnidentifiedImageError, OSError) as exc:
         raise UsageProblem(f"input {source} is not a readable image: {exc}") from exc
 

@@ -1,0 +1,56 @@
+"""Everything one run gets that no other run shares, set up just before it starts.
+
+- a fresh run folder (whatever an interrupted attempt left is removed);
+- a sandbox folder inside it, the only place the run may write (under
+  confinement): a fresh copy of its commit's tree (checked against the
+  manifest taken when the compare exported it), its output folder, and a
+  private HOME and TMPDIR;
+- an environment from the allow-list, plus a token that marks its processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness import constants as C
+from harness import trees
+from harness.errors import InfraError
+from harness.executors import RunSpec, reaper, sandbox
+
+if TYPE_CHECKING:
+    from harness.plan import Plan
+
+log = logging.getLogger(__name__)
+
+
+def fresh_run_dir(run_dir: Path) -> None:
+    """An empty run folder: no result means not done, so nothing of an earlier attempt is kept."""
+    trees.remove(run_dir)
+    run_dir.mkdir(parents=True)
+
+
+def fresh_source(plan: Plan, spec: RunSpec, dest: Path) -> None:
+    """Copy the commit's pristine tree; if it no longer matches its manifest, export it again first."""
+    tree, expected = plan.checkout_of(spec.label).path, plan.manifests[spec.sha]
+    if trees.copy_verified(tree, dest, expected):
+        return
+    log.warning("the exported tree of %s changed since the compare started; exporting it again", spec.sha[:12])
+    plan.manifests[spec.sha] = trees.materialise(plan.source, spec.sha, tree, plan.opts.python, plan.env)
+    if not trees.copy_verified(tree, dest, plan.manifests[spec.sha]):
+        raise InfraError(f"cannot make a clean copy of commit {spec.sha[:12]} in {dest}")
+
+
+def prepare(plan: Plan, spec: RunSpec) -> RunSpec:
+    """The spec as it will really run: in its own fresh tree, environment and confinement."""
+    fresh_run_dir(spec.run_dir)
+    for folder in (C.OUTPUT_DIR, C.HOME_DIR, C.TMP_DIR):
+        (spec.run_dir / folder).mkdir(parents=True)
+    source = spec.run_dir / C.SOURCE_DIR
+    fresh_source(plan, spec, source)
+    token = reaper.new_token()
+    env = sandbox.run_env(spec.env, spec.run_dir / C.HOME_DIR, spec.run_dir / C.TMP_DIR, token)
+    return replace(spec, cwd=source, env=env, token=token, writable=(spec.run_dir / C.SANDBOX_DIR,),
+                   sandbox=plan.confinement.level, max_rss_mb=plan.opts.max_rss_mb)

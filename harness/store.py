@@ -1,0 +1,162 @@
+"""The harness's own copy of what a run produced, and the proof it is still that copy.
+
+Right after a run, the files the task's artifact pattern names are copied out
+of the run's sandbox into the run folder's store, hashing as they are copied;
+only regular files are taken (a symlink or anything outside the pattern is
+never followed or copied), and the count and size are capped. The sandbox is
+then deleted. The logs and their stamps are already the harness's (it wrote
+them from the pipes); their sha256 are recorded too. From then on only the
+store is read, and resuming verifies every checksum: a result whose files do
+not match is not done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from harness import constants as C
+from harness.results import Artifact, ResultError, RunResult
+from harness.tasks import Task
+
+log = logging.getLogger(__name__)
+MAX_ARTIFACTS = 1000
+MAX_ARTIFACT_BYTES = 8 << 30
+LOG_FILES = (C.STDOUT_FILE, C.STDERR_FILE, C.STAMPS_FILE)
+CHUNK = 1 << 20
+
+
+@dataclass
+class Captured:
+    """What was copied into the store, with checksums, and what was refused and why."""
+
+    artifacts: list[Artifact] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def copy_hashed(source: Path, target: Path) -> str:
+    """Copy a regular file without following a symlink at its name; return the copy's sha256."""
+    digest = hashlib.sha256()
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(fd, "rb") as src, open(target, "wb") as dst:
+        for block in iter(lambda: src.read(CHUNK), b""):
+            digest.update(block)
+            dst.write(block)
+    return digest.hexdigest()
+
+
+def matching_files(output: Path, task: Task) -> list[tuple[PurePosixPath, int]]:
+    """(relative path, size) of every regular file under `output` that the artifact pattern names."""
+    found: list[tuple[PurePosixPath, int]] = []
+    if not task.artifact_glob:  # a task whose runs write nothing to compare
+        return found
+    for folder, dirs, names in os.walk(output, followlinks=False):
+        for name in names:
+            path = Path(folder) / name
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            rel = PurePosixPath(path.relative_to(output).as_posix())
+            if stat.S_ISREG(info.st_mode) and rel.match(task.artifact_glob) and task.artifact_key.search(name):
+                found.append((rel, info.st_size))
+    return sorted(found)
+
+
+def _within_caps(files: list[tuple[PurePosixPath, int]], problems: list[str]) -> list[tuple[PurePosixPath, int]]:
+    if len(files) > MAX_ARTIFACTS:
+        problems.append(f"output cap: {len(files)} artifact files, only the first {MAX_ARTIFACTS} kept")
+        files = files[:MAX_ARTIFACTS]
+    kept, total = [], 0
+    for rel, size in files:
+        if total + size > MAX_ARTIFACT_BYTES:
+            problems.append(f"output cap: artifacts over {MAX_ARTIFACT_BYTES >> 30} GiB, {rel} and later not kept")
+            break
+        kept.append((rel, size))
+        total += size
+    return kept
+
+
+def real_folder(path: Path, problems: list[str]) -> bool:
+    """A run may replace its output folder with a link (to the baseline's store, say): never followed."""
+    if path.is_symlink() or not path.is_dir():
+        problems.append("output folder replaced by a link or a file: not followed, no artifacts taken")
+        return False
+    return True
+
+
+def copy_artifacts(run_dir: Path, task: Task, problems: list[str]) -> list[Artifact]:
+    """The pattern's files, copied into the store and keyed by step (the last file of a step wins)."""
+    by_key: dict[int, Artifact] = {}
+    if not all(real_folder(run_dir / folder, problems) for folder in (C.SANDBOX_DIR, C.OUTPUT_DIR)):
+        return []
+    for rel, _ in _within_caps(matching_files(run_dir / C.OUTPUT_DIR, task), problems):
+        stored = PurePosixPath(C.STORE_DIR) / rel
+        try:
+            digest = copy_hashed(run_dir / C.OUTPUT_DIR / rel, run_dir / stored)
+        except OSError as exc:
+            problems.append(f"{rel} could not be copied: {exc.strerror or exc}")
+            continue
+        key = int(task.artifact_key.search(rel.name)["key"])  # type: ignore[index]
+        by_key[key] = Artifact(key=key, path=stored.as_posix(), sha256=digest)
+    return [by_key[k] for k in sorted(by_key)]
+
+
+def remove_sandbox(run_dir: Path) -> None:
+    """The run's writable area goes once its outputs are copied: nothing in it is ever read again."""
+    shutil.rmtree(run_dir / C.SANDBOX_DIR, ignore_errors=True)
+
+
+def capture(run_dir: Path, task: Task) -> Captured:
+    """Copy the artifacts into the store, record every stored file's checksum, delete the sandbox."""
+    problems: list[str] = []
+    artifacts = copy_artifacts(run_dir, task, problems)
+    files = {name: sha256_of(run_dir / name) for name in LOG_FILES if (run_dir / name).is_file()}
+    remove_sandbox(run_dir)
+    return Captured(artifacts, files, problems)
+
+
+def mismatch(run_dir: Path, result: RunResult) -> str | None:
+    """The first stored file that is missing, not a regular file, or not what was recorded; None when all match."""
+    recorded = {a.path: a.sha256 for a in result.artifacts} | dict(result.files)
+    for rel, digest in recorded.items():
+        path = run_dir / rel
+        if path.is_symlink() or not path.is_file():
+            return f"{rel} is missing"
+        if digest is None or sha256_of(path) != digest:
+            return f"{rel} does not match its checksum"
+    return None
+
+
+def load_verified(run_dir: Path, label: str, sha: str, rep: int, key: str) -> RunResult | None:
+    """A stored result that is this very run (label, commit, round, run key) with every file intact, or None."""
+    path = run_dir / C.RESULT_FILE
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        result = RunResult.load(path)
+    except ResultError as exc:
+        log.info("%s: earlier result unreadable (%s); running again", run_dir, exc)
+        return None
+    if (result.label, result.sha, result.rep, result.key) != (label, sha, rep, key):
+        log.info("%s: earlier result was made for another branch, commit or run key; running again", run_dir)
+        return None
+    if (problem := mismatch(run_dir, result)) is not None:
+        log.warning("%s: stored results fail their checksums (%s); running again", run_dir, problem)
+        return None
+    return result
