@@ -102,7 +102,7 @@ def common_run_options(fn: Any) -> Any:
         click.option("--sandbox", type=click.Choice(["auto", "landlock", "none"]), default="auto", show_default=True, help="Confinement of the runs: the strongest available, Landlock (or fail), or none."),
         click.option("--threads", type=click.IntRange(1), default=os.cpu_count() or 1, show_default=True, help="OMP/MKL threads, the same for every run."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Device for every run, resolved once (part of the run key)."),
-        click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones, worktrees and run folders."),
+        click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones, run folders and the result cache."),
         click.option("--fresh", is_flag=True, help="Start new runs instead of resuming an identical earlier compare."),
         click.option("--no-cache", is_flag=True, help="Neither reuse nor store outputs of identical earlier runs (result cache)."),
         click.option("--jobs", type=click.IntRange(1), default=1, show_default=True, help="Correctness runs at once (the cores are split: jobs × threads ≤ cores); timed runs always go one at a time."),

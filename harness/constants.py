@@ -6,7 +6,6 @@ guessing, and an existing result file means "this run is done".
 """
 
 WORK_DIR = ".evalharness"
-BUILTIN_REPO = "builtin.git"
 CLONES_DIR = "clones"
 RUNS_DIR = "runs"
 CACHE_DIR = "cache"  # stored results across compares, by run key (harness/cache.py)

@@ -2,8 +2,8 @@
 
 A compare document is committed, uploaded as a CI artifact and pasted into
 pull requests. Its own paths are relative already, but text the runs wrote
-(a stderr tail, a crash diagnosis, a warning) quotes worktree paths such as
-`/home/ci/.../.evalharness/worktrees/<sha>/train.py`. Every string of the
+(a stderr tail, a crash diagnosis, a warning) quotes run-folder paths such as
+`/home/ci/.../.evalharness/runs/<id>/<label>/rep-000/sandbox/src/train.py`. Every string of the
 document goes through the same replacement: the work folder becomes
 `<work-dir>`, the current folder `.`, the home folder `~`, longest first and
 only at path boundaries.
