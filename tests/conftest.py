@@ -28,19 +28,25 @@ def _commit(repo: git.Repo, files: dict[str, str], message: str) -> None:
     repo.index.commit(message)
 
 
-@pytest.fixture(scope="session")
-def fake_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Branch `base` plus one branch per fake_trainer variant; HEAD left on `base`."""
-    path = tmp_path_factory.mktemp("fake-trainer")
+def trainer_repo(path: Path, branches: dict[str, str]) -> git.Repo:
+    """A real git repository: `base` holds the tiny trainer and a ring, then one branch per script given."""
     repo = git.Repo.init(path, initial_branch="base")
     with repo.config_writer() as cfg:
         cfg.set_value("user", "name", "test").set_value("user", "email", "test@example.com")
     _ring(32).save(path / "centered_ring.png")
     repo.index.add(["centered_ring.png"])
     _commit(repo, {SCRIPT_NAME: SCRIPT}, "tiny trainer")
-    repo.create_tag("v1")
-    for name in VARIANTS:
+    for name, script in branches.items():
         repo.git.checkout("-b", name, "base")
-        _commit(repo, {SCRIPT_NAME: variant(name)}, f"variant {name}")
+        _commit(repo, {SCRIPT_NAME: script}, f"branch {name}")
     repo.git.checkout("base")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def fake_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Branch `base` (tagged v1) plus one branch per fake_trainer variant; HEAD left on `base`."""
+    path = tmp_path_factory.mktemp("fake-trainer")
+    repo = trainer_repo(path, {name: variant(name) for name in VARIANTS})
+    repo.create_tag("v1", "base")
     return path

@@ -25,8 +25,8 @@ import git
 import pytest
 from click.testing import CliRunner
 
-from conftest import SCRIPT_NAME, _commit, _ring
-from fake_trainer import SCRIPT, variant
+from conftest import _ring, trainer_repo
+from fake_trainer import variant
 from harness import store
 from harness.cli import INTERRUPTED, main
 from harness.commands.compare import run_compare, summary_lines
@@ -54,17 +54,7 @@ RNG = "training trajectory changed: RNG stream or initialisation perturbed"
 def hostile_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`base`, the honest `same`, `rng` and `crash`, and one branch per attack."""
     path = tmp_path_factory.mktemp("hostile-repo")
-    repo = git.Repo.init(path, initial_branch="base")
-    with repo.config_writer() as cfg:
-        cfg.set_value("user", "name", "test").set_value("user", "email", "test@example.com")
-    _ring(32).save(path / "centered_ring.png")
-    repo.index.add(["centered_ring.png"])
-    _commit(repo, {SCRIPT_NAME: SCRIPT}, "tiny trainer")
-    branches = {**{name: variant(name) for name in ("same", "rng", "crash")}, **HOSTILE}
-    for name, script in branches.items():
-        repo.git.checkout("-b", name, "base")
-        _commit(repo, {SCRIPT_NAME: script}, f"branch {name}")
-    repo.git.checkout("base")
+    trainer_repo(path, {**{name: variant(name) for name in ("same", "rng", "crash")}, **HOSTILE})
     return path
 
 
@@ -306,7 +296,7 @@ def test_a_second_compare_on_the_same_folder_waits_and_resumes(hostile_repo: Pat
     while not list(work.glob("runs/*/*/rep-000/meta.json")) and time.monotonic() < until:
         time.sleep(0.05)
     second = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    (out1, err1), (out2, err2) = first.communicate(timeout=120), second.communicate(timeout=120)
+    (out1, _), (out2, err2) = first.communicate(timeout=120), second.communicate(timeout=120)
     assert first.returncode == second.returncode == 1 and out1 == out2
     assert re.search(rf"^same\s+{re.escape(QUICK)}.*{IDENTICAL}$", out1, re.MULTILINE)
     assert re.search(rf"^rng\s+NOT equivalent.*{re.escape(RNG)}$", out1, re.MULTILINE)
