@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from harness import constants as C
-from harness.store import sha256_of
+from harness import store
 from harness.executors import RunSpec
 from harness.results import Record, ResultError, RunResult
 
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 CACHE_SCHEMA = "evalharness.cache/1"
 ENTRY_FILE = "entry.json"
 FILES_DIR = "files"
-LOGS = (C.STDOUT_FILE, C.STDERR_FILE)
 
 
 class CacheEntry(Record):
@@ -136,16 +135,14 @@ class ResultCache:
         return entry if same and all(_inside(rel) for rel in entry.files) else None
 
     def _intact(self, entry: CacheEntry) -> bool:
-        """Every stored artifact still hashes to what the stored result says (else drop the entry)."""
-        folder = self.entry_dir(entry.key) / FILES_DIR
-        for art in entry.result.artifacts:
-            path = folder / art.path
-            if not path.is_file() or (art.sha256 is not None and sha256_of(path) != art.sha256):
-                log.warning("result cache entry %s: %s changed since it was stored; dropping the entry",
-                            entry.key, art.path)
-                self.remove(entry.key)
-                return False
-        return True
+        """Every stored file (artifacts, logs, stamps) still hashes to what the stored result says — the
+        same check a resumed run gets (store.mismatch); else the entry is dropped."""
+        problem = store.mismatch(self.entry_dir(entry.key) / FILES_DIR, entry.result)
+        if problem is None:
+            return True
+        log.warning("result cache entry %s: %s; dropping the entry", entry.key, problem)
+        self.remove(entry.key)
+        return False
 
     def remove(self, key: str) -> None:
         shutil.rmtree(self.entry_dir(key), ignore_errors=True)
