@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import click
 
 from harness import constants as C
+from harness.environment import default_threads
 from harness.errors import InfraError, UsageProblem
 
 INTERRUPTED = "interrupted — rerun the same command to resume"
@@ -100,12 +100,12 @@ def common_run_options(fn: Any) -> Any:
         click.option("--max-rss", "max_rss_mb", type=click.FloatRange(1, None), callback=finite, metavar="MB", help="Kill a run whose processes together use more memory than this (its own verdict)."),
         click.option("--pass-env", "pass_env", multiple=True, metavar="NAME", help="Pass this variable of your environment to the runs (by default only PATH and library paths are)."),
         click.option("--sandbox", type=click.Choice(["auto", "landlock", "none"]), default="auto", show_default=True, help="Confinement of the runs: the strongest available, Landlock (or fail), or none."),
-        click.option("--threads", type=click.IntRange(1), default=os.cpu_count() or 1, show_default=True, help="OMP/MKL threads, the same for every run."),
+        click.option("--threads", type=click.IntRange(1), default=default_threads(), show_default=True, help="OMP/MKL threads, the same for every run (default: one core fewer than the machine has, left to the harness and the OS)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Device for every run, resolved once (part of the run key)."),
         click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones, run folders and the result cache."),
         click.option("--fresh", is_flag=True, help="Start new runs instead of resuming an identical earlier compare."),
         click.option("--no-cache", is_flag=True, help="Neither reuse nor store outputs of identical earlier runs (result cache)."),
-        click.option("--jobs", type=click.IntRange(1), default=1, show_default=True, help="Correctness runs at once (the cores are split: jobs × threads ≤ cores); timed runs always go one at a time."),
+        click.option("--jobs", type=click.IntRange(0), default=0, show_default=True, help="Correctness runs at once, 0: one per core (the cores are split: jobs × threads ≤ cores); timed runs always go one at a time."),
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where runs go: this machine, or a Ray cluster (pip install 'evalharness[ray]')."),
         click.option("--address", metavar="HOST:PORT", help="The Ray cluster to use with --executor ray (default: a local Ray)."),
     ]

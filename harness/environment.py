@@ -43,6 +43,21 @@ print(json.dumps(info))
 """
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, which a container or `taskset` narrows)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """One core fewer than the machine has: the harness reads and stamps a run's output live, and an OpenMP
+    team that needs every core stalls at its barriers whenever the harness or the OS takes one (on 2 cores,
+    2 threads made the seed trainer's hash 10x slower while anything else ran; 1 thread was unaffected)."""
+    return max(1, usable_cores() - 1)
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

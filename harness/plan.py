@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -21,7 +20,7 @@ from typing import Any
 
 from harness import checkout, intake, layout, trees
 from harness import constants as C
-from harness.environment import fingerprint
+from harness.environment import default_threads, fingerprint
 from harness.errors import UsageProblem
 from harness.executors import sandbox
 from harness.lock import FolderLock
@@ -44,7 +43,7 @@ class CompareOptions:
     quick: bool = False
     threshold: float = C.DEFAULT_THRESHOLD
     timeout_s: float = C.DEFAULT_TIMEOUT_S
-    threads: int = os.cpu_count() or 1
+    threads: int = field(default_factory=default_threads)  # see environment.default_threads
     fresh: bool = False
     device: str = "auto"
     variants: int = C.DEFAULT_VARIANTS
@@ -55,7 +54,7 @@ class CompareOptions:
     fail_on: str | None = None  # the gate's rule (judge/gate.py); None: compare's own exit rule
     patches: list[str] = field(default_factory=list)  # --patch NAME=FILE
     predictions: Path | None = None  # --predictions FILE.jsonl
-    jobs: int = 1  # correctness runs at once (never timed runs)
+    jobs: int = 0  # correctness runs at once, 0: one per core (never timed runs)
     executor: str = "local"
     address: str | None = None  # --address of a Ray cluster
 

@@ -77,7 +77,8 @@ def with_threads(plan: Plan, spec: RunSpec, threads: int) -> RunSpec:
     return replace(spec, env=env, key=key_digest(key), meta={**spec.meta, "run_key": key})
 
 
-def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, progress: Progress) -> dict[str, RunResult]:
+def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, progress: Progress,
+              stage: str | None = None) -> dict[str, RunResult]:
     """One repetition of every label, as many at once as the executor can: for correctness runs only.
 
     An executor with `run_many` (a local pool, Ray) fans the runs out, each
@@ -86,7 +87,7 @@ def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, p
     """
     fan_out = getattr(executor, "run_many", None)
     if fan_out is None:
-        return {label: _run_counted(plan, executor, run_spec(plan, label, rep), progress) for label in labels}
+        return {label: _run_counted(plan, executor, run_spec(plan, label, rep), progress, stage) for label in labels}
     threads = executor.run_threads(plan.opts.threads)  # type: ignore[attr-defined]
     results: dict[str, RunResult] = {}
     pending: list[tuple[RunSpec, RunResult | None]] = []  # (isolated spec, a stored failure to rerun)
@@ -96,7 +97,7 @@ def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, p
             pending.append((runner.ready(plan, spec), earlier))
         else:
             results[spec.label] = prior
-            progress.step(spec.label, rep, prior, resumed)
+            progress.step(spec.label, rep, prior, resumed, stage)
 
     failed: dict[int, RunResult] = {}
 
@@ -108,19 +109,20 @@ def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, p
             failed[i] = result
             return
         results[spec.label] = runner.conclude(plan, executor, spec, None, result)
-        progress.step(spec.label, rep, result, False)
+        progress.step(spec.label, rep, result, False, stage)
 
     fan_out([spec for spec, _ in pending], finished)
     for i, first in failed.items():
         spec, earlier = pending[i]
         results[spec.label] = runner.conclude(plan, executor, spec, earlier, first)
-        progress.step(spec.label, rep, results[spec.label], False)
+        progress.step(spec.label, rep, results[spec.label], False, stage)
     return {label: results[label] for label in labels}
 
 
-def _run_counted(plan: Plan, executor: Executor, spec: RunSpec, progress: Progress) -> RunResult:
+def _run_counted(plan: Plan, executor: Executor, spec: RunSpec, progress: Progress,
+                 stage: str | None = None) -> RunResult:
     result, resumed = run_one(plan, executor, spec, reusable(spec.label, spec.rep))
-    progress.step(spec.label, spec.rep, result, resumed)
+    progress.step(spec.label, spec.rep, result, resumed, stage)
     return result
 
 
@@ -139,7 +141,7 @@ def execute_plan(plan: Plan, executor: Executor) -> Execution:
     run = Execution({label: [] for label in plan.labels})
     progress = Progress(plan)
     equivalence_round(plan, executor, run, progress)
-    run.held_out = variants.check(plan, executor, run.results, plan.opts.variants)
+    run.held_out = variants.check(plan, executor, run.results, plan.opts.variants, progress)
     if plan.opts.quick:
         return run
     _warn_about_the_clock(plan, run)
@@ -241,18 +243,19 @@ class Progress:
     def __init__(self, plan: Plan) -> None:
         branches = 1 + len(plan.opts.candidates)
         self.rounds = 0 if plan.opts.quick else plan.opts.rounds
-        self.total = branches + (0 if plan.opts.quick else 1 + self.rounds * (branches + 1))
+        variant_runs = plan.opts.variants * branches if plan.task.variants else 0
+        self.total = branches + variant_runs + (0 if plan.opts.quick else 1 + self.rounds * (branches + 1))
         self.done, self.fresh, self.started = 0, 0, time.perf_counter()
         self.agents = agent_labels(plan)
         self.tallies: dict[str, Counter[str]] = {}
 
-    def step(self, label: str, round_no: int, result: RunResult, resumed: bool) -> None:
+    def step(self, label: str, round_no: int, result: RunResult, resumed: bool, stage: str | None = None) -> None:
         self.done += 1
         self.fresh += not resumed
         self.tally(label, result.status)
         elapsed = time.perf_counter() - self.started
         how = "resumed" if resumed else f"{result.wall_s:.2f}s"
-        which = "equivalence round" if round_no == 0 else f"timing round {round_no}/{self.rounds}"
+        which = stage or ("equivalence round" if round_no == 0 else f"timing round {round_no}/{self.rounds}")
         log.info("[%d/≤%d] %s %-20s %-8s %s (elapsed %.0fs%s)%s", self.done, self.total, which, label,
                  result.status, how, elapsed, self.eta(elapsed), self.tally_text())
 

@@ -24,7 +24,7 @@ import logging
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import layout
 from harness import constants as C
@@ -35,6 +35,9 @@ from harness.jsonio import write_json
 from harness.plan import Plan
 from harness.results import CompareDocument, RunResult, Tolerance
 from harness.tasks import TaskConfig, check_type
+
+if TYPE_CHECKING:
+    from harness.rounds import Progress
 
 log = logging.getLogger(__name__)
 DRAWS_FILE = "draws.json"
@@ -114,11 +117,11 @@ def variant_plan(plan: Plan, variant: dict[str, str]) -> Plan:
     return replace(plan, config=config, run_root=root, inputs=inputs)
 
 
-def run_variant(vplan: Plan, executor: Executor, label: str) -> RunResult:
-    from harness.rounds import run_one, run_spec  # the one way a repetition is run (isolated, resumable)
+def run_variants(vplan: Plan, executor: Executor, labels: list[str], progress: Progress) -> dict[str, RunResult]:
+    """One run of every label on the variant: correctness runs, so fanned out as far as the executor can."""
+    from harness.rounds import run_round  # the one way a round is run (isolated, resumable, cached)
 
-    result, _ = run_one(vplan, executor, run_spec(vplan, label, 0))
-    return result
+    return run_round(vplan, executor, labels, 0, progress, stage="held-out variant")
 
 
 def tolerance(plan: Plan, results: Results) -> Tolerance:
@@ -149,21 +152,22 @@ def difference(vplan: Plan, base: RunResult, cand: RunResult, tol: Tolerance, he
 
 
 def check_one(plan: Plan, executor: Executor, variant: dict[str, str], names: list[str], tol: Tolerance,
-              report: VariantReport) -> None:
-    """Run one variant for the baseline and `names`; record who differs."""
+              report: VariantReport, progress: Progress) -> None:
+    """Run one variant for the baseline and `names` (all at once where the executor can); record who differs."""
     vplan = variant_plan(plan, variant)
-    base = run_variant(vplan, executor, plan.opts.baseline)
+    done = run_variants(vplan, executor, [plan.opts.baseline, *names], progress)
+    base = done[plan.opts.baseline]
     if not base.ok:
         report.warnings.append(f"variant {describe(variant)} skipped: the baseline run {base.status} on it")
         return
     for name in names:
         heat = vplan.run_root / layout.heatmap_dir(name)
-        found = difference(vplan, base, run_variant(vplan, executor, name), tol, heat)
+        found = difference(vplan, base, done[name], tol, heat)
         if found is not None:
             report.findings[name] = f"differs on variant {describe(variant)}: {found}"
 
 
-def check(plan: Plan, executor: Executor, results: Results, n: int) -> VariantReport:
+def check(plan: Plan, executor: Executor, results: Results, n: int, progress: Progress) -> VariantReport:
     """Call after the equivalence round: n held-out variants for every candidate that matched so far."""
     report = VariantReport()
     if n <= 0 or not plan.task.variants or not results.get(plan.opts.baseline):
@@ -175,7 +179,7 @@ def check(plan: Plan, executor: Executor, results: Results, n: int) -> VariantRe
     report.variants = stored_draws(plan, n)
     for variant in report.variants:
         log.info("held-out variant %s", describe(variant))
-        check_one(plan, executor, variant, [m for m in names if m not in report.findings], tol, report)
+        check_one(plan, executor, variant, [m for m in names if m not in report.findings], tol, report, progress)
     return report
 
 

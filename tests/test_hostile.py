@@ -256,7 +256,7 @@ def test_children_that_leave_the_process_group_are_killed(hostile_repo: Path, tm
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupt_kills_every_process_and_the_rerun_resumes(hostile_repo: Path, tmp_path: Path, sig: int) -> None:
     work, before = tmp_path / "work", snapshot(hostile_repo)
-    argv = cli(hostile_repo, work, "base", "sleepy", "--quick", "--variants", "0")
+    argv = cli(hostile_repo, work, "base", "sleepy", "--quick", "--variants", "0", "--jobs", "1")  # base finishes before sleepy starts
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=terminal_signals)
     pids = wait_for_escapees(work, "sleepy")
@@ -290,17 +290,16 @@ def wait_for_escapees(work: Path, label: str, timeout: float = 60.0) -> list[int
 
 def test_a_second_compare_on_the_same_folder_waits_and_resumes(hostile_repo: Path, tmp_path: Path) -> None:
     work, before = tmp_path / "work", snapshot(hostile_repo)
-    argv = cli(hostile_repo, work, "base", "same", "rng", "--quick", "--variants", "0")
+    # one run at a time, sleepy last: the first compare is still busy for ~3 s when the second starts
+    argv = cli(hostile_repo, work, "base", "same", "rng", "sleepy", "--quick", "--variants", "0", "--jobs", "1")
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    until = time.monotonic() + 60
-    while not list(work.glob("runs/*/*/rep-000/meta.json")) and time.monotonic() < until:
-        time.sleep(0.05)
+    wait_for_escapees(work, "sleepy")
     second = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     (out1, _), (out2, err2) = first.communicate(timeout=120), second.communicate(timeout=120)
     assert first.returncode == second.returncode == 1 and out1 == out2
     assert re.search(rf"^same\s+{re.escape(QUICK)}.*{IDENTICAL}$", out1, re.MULTILINE)
     assert re.search(rf"^rng\s+NOT equivalent.*{re.escape(RNG)}$", out1, re.MULTILINE)
-    assert f"is in use by pid {first.pid}" in err2 and len(re.findall(r"\bok\s+resumed", err2)) == 3
+    assert f"is in use by pid {first.pid}" in err2 and len(re.findall(r"\bok\s+resumed", err2)) == 4
     assert survivors(work) == [] and changes(before, snapshot(hostile_repo)) == []
 
 

@@ -259,3 +259,26 @@ def test_relative_difference():
 def test_schedule_prefix_is_stable_when_rounds_grow():
     """Raising --repeat resumes: the first rounds must be the ones already run."""
     assert stats.interleaved_schedule(NAMES, 10, seed=7)[:4] == stats.interleaved_schedule(NAMES, 4, seed=7)
+
+
+def _guarded(guard_cand: list[float]):
+    """speed.settled on a clearly faster primary phase and a noisy guard phase (a base of 1.0 every round)."""
+    from harness.judge import speed
+    from harness.tasks import Judging
+
+    look = speed.Look(0.003, final=False)
+    judged = {"period": speed.judge_phase([1.0] * 6, [0.5] * 6, 0.05, 0.0, look),
+              "epoch": speed.judge_phase([1.0] * 6, guard_cand, 0.05, 0.0, look)}
+    return judged["epoch"], speed.settled(judged, Judging(("period", "epoch"), "period", ("epoch",)))
+
+
+def test_a_guard_that_cannot_be_slower_lets_the_candidate_stop():
+    # training 10-25 % faster with noise: not settled either way, but a loss beyond 5 % is ruled out
+    guard, done = _guarded([0.8, 0.9, 0.75, 0.88, 0.82, 0.92])
+    assert guard.verdict.startswith("inconclusive (noise ±") and not guard.settled
+    assert (guard.not_worse, done) == (True, True)
+
+
+def test_a_guard_that_may_still_be_slower_keeps_the_candidate_running():
+    guard, done = _guarded([0.95, 1.1, 0.9, 1.05, 1.0, 1.12])
+    assert (guard.settled, guard.not_worse, done) == (False, False, False)

@@ -63,8 +63,9 @@ class Executor(Protocol):
         ...
 
 
-def make_executor(name: str, jobs: int = 1, address: str | None = None) -> Executor:
-    """The executor named on the command line: `local` (a pool of `jobs` for correctness runs) or `ray`."""
+def make_executor(name: str, jobs: int = 0, address: str | None = None) -> Executor:
+    """The executor named on the command line: `local` (a pool of `jobs` for correctness runs, 0: one per core)
+    or `ray`."""
     from harness.errors import UsageProblem
 
     if name == "local":

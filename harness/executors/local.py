@@ -204,15 +204,19 @@ class LocalExecutor:
         self._live: set[int] = set()  # launchers in flight (several at once under --jobs)
         self._lock = threading.Lock()
 
-    def _started(self, pid: int) -> None:
+    def _start(self, spec: RunSpec, report_w: int) -> subprocess.Popen:
+        """Start and register a launcher in one step: a sweep running meanwhile in another thread (--jobs)
+        must never see a launcher that already exited but is not yet known as ours, or it reaps it."""
         with self._lock:
-            self._live.add(pid)
+            proc = _start(spec, report_w)
+            self._live.add(proc.pid)
+        return proc
 
-    def _others(self, pid: int) -> frozenset[int]:
-        """The other runs' launchers, which this run's sweep must not reap; this one leaves the set."""
+    def _sweep(self, pid: int, token: str, known: set[int]) -> int:
+        """This run's sweep, sparing the other runs' launchers; none starts while it runs (see `_start`)."""
         with self._lock:
             self._live.discard(pid)
-            return frozenset(self._live)
+            return reaper.sweep(pid, token, known, frozenset(self._live))
 
     def run(self, spec: RunSpec) -> Outcome:
         """Run the child to completion, timeout or cap; stamp its lines; leave no process behind."""
@@ -222,10 +226,9 @@ class LocalExecutor:
         report_r, report_w = os.pipe()
         start = time.perf_counter()
         try:
-            proc = _start(spec, report_w)
+            proc = self._start(spec, report_w)
         finally:
             os.close(report_w)
-        self._started(proc.pid)
         watch = Watch(proc, sinks, spec, start, known)
         try:
             ending = watch.wait()
@@ -238,7 +241,7 @@ class LocalExecutor:
             os.close(report_r)
             if proc.returncode is None:  # interrupted: never signal a pid already reaped (it may be reused)
                 _kill_group(proc.pid)
-            survivors = reaper.sweep(proc.pid, spec.token, known, self._others(proc.pid))
+            survivors = self._sweep(proc.pid, spec.token, known)
             watch.drain()
             watch.close()
             end = time.perf_counter() - start

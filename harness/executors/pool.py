@@ -10,11 +10,11 @@ key and the child environment, so a parallel run is recognised as what it was).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+from harness.environment import usable_cores
 from harness.executors import Executor, Outcome, RunSpec
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,10 @@ def split_cores(jobs: int, threads: int, cores: int) -> tuple[int, int]:
 class PoolExecutor:
     """Wraps a one-at-a-time executor: `run` stays serial (timing), `run_many` fans out (correctness)."""
 
-    def __init__(self, inner: Executor, jobs: int = 1, cores: int | None = None) -> None:
+    def __init__(self, inner: Executor, jobs: int = 0, cores: int | None = None) -> None:
         self.inner, self.name = inner, inner.name
-        self.cores = cores or os.cpu_count() or 1
-        self.jobs = split_cores(jobs, 1, self.cores)[0]
+        self.cores = cores or usable_cores()
+        self.jobs = split_cores(jobs or self.cores, 1, self.cores)[0]
         if self.jobs < jobs:
             log.info("--jobs %d on %d cores: running %d at a time", jobs, self.cores, self.jobs)
         self._timed = threading.Lock()

@@ -227,7 +227,7 @@ def speed_verdict(base: Sequence[float | None], cand: Sequence[float | None], th
     log.debug("speed verdict n=%d speedup=%.4f p=%.3g: %s", len(logs), speedup, p, reason)
     return {"n": len(logs), "speedup": speedup, "ci": [lo, hi], "p_value": p, "significant": verdict in
             (words.better, words.worse), "verdict": verdict, "reason": reason, "settled": settled,
-            "conservative": lo if verdict == words.better else None}
+            "not_worse": lo >= 1 / (1 + band), "conservative": lo if verdict == words.better else None}
 
 
 def _too_few(logs: list[float]) -> dict:

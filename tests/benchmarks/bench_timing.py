@@ -66,7 +66,8 @@ def compare(project: Path, work: Path, names: list[str], repeat: int, extra: lis
     """One real `evalharness compare` subprocess; returns its JSON and its wall time."""
     out = work / "last.json"
     argv = [sys.executable, "-m", "harness", "-q", "compare", *names, "--preset", "small", "--repeat", str(repeat),
-            "--fresh", "--task", str(project / "task"), "--work-dir", str(work), "--json", str(out), "--report", str(work / "last.md"), *extra]
+            "--fresh", "--variants", "0",  # held-out variants check equivalence, not timing: not needed here
+            "--task", str(project / "task"), "--work-dir", str(work), "--json", str(out), "--report", str(work / "last.md"), *extra]
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=project, capture_output=True, text=True)
     wall = time.perf_counter() - start
