@@ -201,23 +201,34 @@ def timing_round(plan: Plan, executor: Executor, run: Execution, round_no: int, 
 
 
 def still_open(plan: Plan, run: Execution, remaining: list[str], round_no: int) -> list[str]:
-    """After a look, the candidates whose speed question is not yet settled (all of them before the minimum)."""
-    from harness.judge.analyse import timing_settled
+    """After a look, the candidates whose speed question is still open (all of them before the minimum)."""
+    from harness.judge.analyse import timing_state
 
     looking = round_no >= min(stats.MIN_ROUNDS, plan.opts.rounds)
     open_ = []
     for name in remaining:
-        if not run.results[name][-1].ok:
-            run.notes[name] = f"timing stopped: a run {run.results[name][-1].status} in round {round_no}"
-        elif not looking:
+        last = run.results[name][-1]
+        if not last.ok:
+            run.notes[name] = f"timing stopped: a run {last.status} in round {round_no}"
+            continue
+        state = timing_state(plan, run.results, name, final=round_no == plan.opts.rounds) if looking else "open"
+        note = stop_note(state, round_no, plan.opts.rounds)
+        if note is None:
             open_.append(name)
-        elif timing_settled(plan, run.results, name, final=round_no == plan.opts.rounds):
-            run.notes[name] = f"settled after {round_no} timing rounds"
-        elif round_no == plan.opts.rounds:
-            run.notes[name] = f"not settled after {round_no} timing rounds (--repeat {plan.opts.rounds})"
         else:
-            open_.append(name)
+            run.notes[name] = note
     return open_
+
+
+def stop_note(state: str, round_no: int, cap: int) -> str | None:
+    """Why a candidate's timing stops after this round (None: it goes on)."""
+    if state == "settled":
+        return f"settled after {round_no} timing rounds"
+    if state == "futile":
+        return f"stopped after {round_no} timing rounds: at this noise no number of rounds up to --repeat {cap} could settle it"
+    if round_no == cap:
+        return f"not settled after {round_no} timing rounds (--repeat {cap})"
+    return None
 
 
 def _run_and_record(plan: Plan, executor: Executor, run: Execution, label: str, rep: int,

@@ -143,8 +143,9 @@ def _sequential(base_sd: float, cand_mean: float, seed: int, threshold: float = 
         base.append(drift * rng.normal(1.0, base_sd))
         cand.append(drift * rng.normal(cand_mean, base_sd))
         if n >= stats.MIN_ROUNDS:
-            v = stats.speed_verdict(base, cand, threshold=threshold, alpha=alpha, final=n == max_rounds)
-            if v["settled"] or n == max_rounds:
+            v = stats.speed_verdict(base, cand, threshold=threshold, alpha=alpha, final=n == max_rounds,
+                                    max_n=max_rounds)
+            if v["settled"] or v["futile"] or n == max_rounds:
                 return v["verdict"], n
 
 
@@ -282,3 +283,12 @@ def test_a_guard_that_cannot_be_slower_lets_the_candidate_stop():
 def test_a_guard_that_may_still_be_slower_keeps_the_candidate_running():
     guard, done = _guarded([0.95, 1.1, 0.9, 1.05, 1.0, 1.12])
     assert (guard.settled, guard.not_worse, done) == (False, False, False)
+
+
+def test_bimodal_noise_around_no_effect_is_futile_but_a_real_effect_is_not():
+    alpha = stats.per_look_alpha(0.05, stats.MIN_ROUNDS, 20)
+    bimodal = [1.0, 1.6, 0.65, 1.5, 0.7]  # the candidate is ~0.7x or ~1.5x the baseline's time, run to run
+    assert stats.speed_verdict([1.0] * 5, bimodal, alpha=alpha, final=False, max_n=20)["futile"]
+    slower = _draw(1.10, 0.03, 5, seed=3)  # 10 % slower, 3 % noise: 20 rounds could settle it
+    assert not stats.speed_verdict([1.0] * 5, slower, alpha=alpha, final=False, max_n=20)["futile"]
+    assert not stats.futile([0.1, -0.5, 0.6], alpha, 0.05, max_n=3)  # at the cap there is nothing to spare

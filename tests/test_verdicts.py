@@ -15,7 +15,7 @@ from harness.commands.compare import run_compare
 from harness.executors.fake import FakeExecutor
 from harness.judge.verdicts import exit_code
 from harness.plan import CompareOptions
-from scripted import Behaviour, script
+from scripted import JITTER, Behaviour, script
 
 SLOWER_TRAINING_WARNING = ("visualisation faster (1.11×) but training slower (0.67×); "
                            "train+visualise period verdict: no significant difference")
@@ -87,8 +87,21 @@ def test_a_settled_verdict_gets_no_timing_rounds(fake_repo: Path, tmp_path: Path
     assert entry.timing_note == note and entry.speed["period"].verdict == "not judged"
 
 
-def test_unresolved_noise_runs_to_the_cap_and_says_inconclusive(fake_repo: Path, tmp_path: Path) -> None:
+def test_noise_no_round_up_to_the_cap_could_resolve_stops_at_the_first_look(fake_repo: Path, tmp_path: Path) -> None:
     wobble = (1.0, 1.3, 0.8, 1.25, 0.85, 1.2, 0.9, 1.15)
+    doc, entry, code, executor = compare_with(fake_repo, tmp_path, Behaviour(jitter=wobble), repeat=8)
+    assert entry.verdict.startswith("equivalent, inconclusive (noise ±") and code == 0
+    assert calls_per_label(executor)["same"] == 6 and doc.settings.rounds_run == 5
+    assert entry.timing_note == ("stopped after 5 timing rounds: at this noise no number of rounds up to "
+                                 "--repeat 8 could settle it")
+    assert entry.speed["period"].futile and not entry.speed["period"].settled
+
+
+def test_noise_the_cap_might_resolve_runs_to_the_cap_and_says_inconclusive(fake_repo: Path, tmp_path: Path) -> None:
+    # rounds 1-8 up to 9 % off the baseline's own wobble: unresolved at every look, yet resolvable by 8 rounds
+    # were the noise half as large, so never futile
+    off = (1.0, 1.06, 1.0, 1.01, 0.99, 0.91, 1.07, 1.01, 0.94, 1.0)
+    wobble = tuple(k * m for k, m in zip(JITTER, off))
     doc, entry, code, executor = compare_with(fake_repo, tmp_path, Behaviour(jitter=wobble), repeat=8)
     assert entry.verdict.startswith("equivalent, inconclusive (noise ±") and code == 0
     assert calls_per_label(executor)["same"] == 9 and doc.settings.rounds_run == 8

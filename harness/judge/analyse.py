@@ -73,7 +73,7 @@ def timing_runs(results: Results, label: str) -> list[RunResult]:
 
 def look(plan: Plan, final: bool) -> speed.Look:
     """The level of every look of the sequential design (see stats.per_look_alpha)."""
-    return speed.Look(stats.per_look_alpha(C.ALPHA, stats.MIN_ROUNDS, plan.opts.rounds), final)
+    return speed.Look(stats.per_look_alpha(C.ALPHA, stats.MIN_ROUNDS, plan.opts.rounds), final, plan.opts.rounds)
 
 
 def floors(plan: Plan, results: Results) -> dict[str, float]:
@@ -92,13 +92,15 @@ def not_timed_reason(plan: Plan, results: Results, name: str) -> str | None:
     return None if fields["equivalent"] else verdicts.NOT_EQUIVALENT
 
 
-def timing_settled(plan: Plan, results: Results, name: str, final: bool) -> bool:
-    """Has this candidate's speed question been answered at this look?"""
+def timing_state(plan: Plan, results: Results, name: str, final: bool) -> str:
+    """This candidate's speed question at this look: "settled", "futile" (not answerable by the cap) or "open"."""
     judging = plan.task.judging
     base, cand = timing_runs(results, plan.opts.baseline), timing_runs(results, name)
     needed = (judging.primary, *judging.guard)
     judged = speed.judge(base, cand, plan.opts.threshold, floors(plan, results), needed, look(plan, final))
-    return speed.settled(judged, judging)
+    if speed.settled(judged, judging):
+        return "settled"
+    return "futile" if speed.futile(judged, judging) else "open"
 
 
 def _speed_part(plan: Plan, name: str, results: Results, floor: dict[str, float], status: str,

@@ -87,7 +87,7 @@ def judge_phase(base: list[float | None], cand: list[float | None], threshold: f
     if too_short is not None:
         return PhaseVerdict(n=len(sides["candidate"]), verdict=too_short, reason=too_short, settled=True)
     verdict = stats.speed_verdict(base, cand, threshold=threshold, alpha=look.alpha, noise_floor=floor,
-                                  final=look.final, words=words)
+                                  final=look.final, words=words, max_n=look.max_rounds)
     modes = {side: m for side, values in sides.items() if (m := _bimodal(values))}
     return PhaseVerdict(**verdict, unstable=any(_unstable(v) for v in sides.values()), modes=modes)
 
@@ -102,6 +102,7 @@ class Look:
 
     alpha: float
     final: bool = True
+    max_rounds: int | None = None  # the cap, for futility (None: never futile)
 
 
 def judge(base: Sequence[RunResult], cand: Sequence[RunResult], threshold: float, floors: dict[str, float],
@@ -124,8 +125,20 @@ def settled(speed: dict[str, PhaseVerdict], judging: Judging) -> bool:
     waiting for a short, noisy phase's interval to fit inside ±band kept the
     seed preset running to the cap.
     """
-    guards_answered = all(speed[g].settled or speed[g].not_worse for g in judging.guard)
+    guards_answered = all(_guard_answered(speed[g]) for g in judging.guard)
     return speed[judging.primary].settled and guards_answered
+
+
+def _guard_answered(verdict: PhaseVerdict) -> bool:
+    return verdict.settled or verdict.not_worse
+
+
+def futile(speed: dict[str, PhaseVerdict], judging: Judging) -> bool:
+    """Not settled, and more rounds (up to the cap) could not settle it: every phase the stopping rule
+    waits for is either answered or futile (stats.futile), and at least one is futile."""
+    waits = [(speed[judging.primary].settled, speed[judging.primary].futile),
+             *((_guard_answered(speed[g]), speed[g].futile) for g in judging.guard)]
+    return all(done or hopeless for done, hopeless in waits) and any(hopeless for _, hopeless in waits)
 
 
 def speedups(speed: dict[str, PhaseVerdict], phases: Sequence[str]) -> dict[str, float | None]:

@@ -200,6 +200,30 @@ MEMORY_WORDS = Words("lower", "higher")
 SAME = "no significant difference"
 
 
+#: Futility assumes the noise may yet turn out this much smaller than measured (few rounds estimate it roughly).
+FUTILITY_NOISE_MARGIN = 0.5
+
+
+def futile(log_ratios: Sequence[float], alpha: float, band: float, max_n: int | None) -> bool:
+    """Can no number of rounds up to `max_n` settle this question? (then running them is wasted)
+
+    Projects the t-interval at `max_n` rounds from today's mean log ratio and
+    half today's spread: if even that interval could neither clear the band
+    nor fit inside it, the question is not answerable by the cap. Stopping for
+    futility makes no claim, so it costs no false positives; it only spares the
+    rounds (a bimodal candidate ran every round to the cap before).
+    """
+    values = np.asarray(_valid(log_ratios), dtype=float)
+    if max_n is None or values.size < MIN_N or values.size >= max_n:
+        return False
+    from scipy import stats as sps
+
+    spread = float(np.std(values, ddof=1)) * FUTILITY_NOISE_MARGIN
+    half = float(sps.t.ppf(1 - alpha / 2, max_n - 1)) * spread / math.sqrt(max_n)
+    mean, edge = abs(float(values.mean())), math.log1p(band)
+    return not (mean - half > edge or mean + half < edge)
+
+
 def inconclusive(lo: float, hi: float) -> str:
     """The verdict word when the interval is neither clear of the band nor inside it."""
     return f"inconclusive (noise ±{max(hi - 1, 1 - lo) * 100:.0f} %)"
@@ -207,7 +231,7 @@ def inconclusive(lo: float, hi: float) -> str:
 
 def speed_verdict(base: Sequence[float | None], cand: Sequence[float | None], threshold: float = 0.05,
                   alpha: float = 0.05, noise_floor: float = 0.0, final: bool = True,
-                  words: Words = TIME_WORDS) -> dict:
+                  words: Words = TIME_WORDS, max_n: int | None = None) -> dict:
     """Judge paired rounds of a lower-is-better measure; say whether the question is settled.
 
     Settled: the (1 - alpha) CI lies clear of the band 1 ± max(threshold,
@@ -227,7 +251,8 @@ def speed_verdict(base: Sequence[float | None], cand: Sequence[float | None], th
     log.debug("speed verdict n=%d speedup=%.4f p=%.3g: %s", len(logs), speedup, p, reason)
     return {"n": len(logs), "speedup": speedup, "ci": [lo, hi], "p_value": p, "significant": verdict in
             (words.better, words.worse), "verdict": verdict, "reason": reason, "settled": settled,
-            "not_worse": lo >= 1 / (1 + band), "conservative": lo if verdict == words.better else None}
+            "not_worse": lo >= 1 / (1 + band), "futile": not settled and futile(logs, alpha, band, max_n),
+            "conservative": lo if verdict == words.better else None}
 
 
 def _too_few(logs: list[float]) -> dict:
