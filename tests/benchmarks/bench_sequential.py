@@ -1,7 +1,7 @@
 """What the equivalence-first, sequential schedule costs and decides. Prints the figures; asserts nothing.
 
   --part seed   the seed preset, baseline vs gemini, claude, gemini-first, fused: runs, wall time and
-                verdicts, against the fixed 10-round schedule of before (6 labels x 10 rounds = 60 runs)
+                verdicts, capped at 10 rounds, against the fixed 10-round schedule of before (6 labels x 10 = 60 runs)
   --part demo   the README's two demo commands on the default preset, each from an empty work folder
 
 Usage (from the repository root): python tests/benchmarks/bench_sequential.py --part demo
@@ -54,7 +54,7 @@ def show(doc: dict, wall: float, runs: int) -> None:
 def seed(report: Path | None) -> None:
     print("\n## seed preset: baseline vs gemini, claude, gemini-first, fused")
     with tempfile.TemporaryDirectory(prefix="bench-seq-") as tmp:
-        doc, wall, runs = compare(["baseline", *DEMOS[1][1:]], Path(tmp), ["--preset", "seed"], report)
+        doc, wall, runs = compare(["baseline", *DEMOS[1][1:]], Path(tmp), ["--preset", "seed", "--repeat", "10"], report)
         show(doc, wall, runs)
         print(f"  runs against the fixed 10-round schedule: {runs}/{FIXED_SCHEDULE_RUNS} = {runs / FIXED_SCHEDULE_RUNS:.0%}")
 
