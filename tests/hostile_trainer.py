@@ -168,6 +168,7 @@ HOSTILE = {
     "forge": _replace("SLEEP_PER_EPOCH = 0.0", "SLEEP_PER_EPOCH = 0.1", _after_args(FORGE)),
     "escape": _after_args(ESCAPE),
     "sleepy": _after_args(SLEEPY),
+    "stuck": _after_args(SLEEPY.replace("time.sleep(3)", "time.sleep(300)")),
     "flood": _after_args(FLOOD),
     "memhog": _after_args(MEMHOG),
     "truncate": _replace(TRUNCATE_OLD, TRUNCATE_NEW),

@@ -272,6 +272,24 @@ def test_interrupt_kills_every_process_and_the_rerun_resumes(hostile_repo: Path,
         assert survivors(work) == []
 
 
+def test_interrupt_during_parallel_runs_kills_them_instead_of_waiting(hostile_repo: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    argv = cli(hostile_repo, work, "base", "stuck", "same", "--quick", "--variants", "0", "--jobs", "2")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=terminal_signals)
+    pids = wait_for_escapees(work, "stuck")  # stuck sleeps 300 s: only a kill ends it within the timeout
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        for pid in survivors(work, pids):
+            os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the interrupt waited for the parallel runs instead of killing them") from None
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == INTERRUPTED and "Traceback" not in err
+    assert survivors(work, pids) == [] and not list(work.glob("runs/*/stuck-*/rep-000/result.json")), err
+
+
 def wait_for_escapees(work: Path, label: str, timeout: float = 60.0) -> list[int]:
     """The pids a running candidate printed (the harness writes its log live)."""
     until = time.monotonic() + timeout

@@ -212,6 +212,14 @@ class LocalExecutor:
             self._live.add(proc.pid)
         return proc
 
+    def abort(self) -> None:
+        """Kill every run in flight (an interrupt under --jobs: only the main thread hears it, and the worker
+        threads would otherwise wait for their runs to end); each worker then sweeps its run as usual. The
+        launchers are not reaped yet (their worker waits for them), so their pids cannot have been reused."""
+        with self._lock:
+            for pid in self._live:
+                _kill_group(pid)
+
     def _sweep(self, pid: int, token: str, known: set[int]) -> int:
         """This run's sweep, sparing the other runs' launchers; none starts while it runs (see `_start`)."""
         with self._lock:

@@ -49,6 +49,12 @@ class PoolExecutor:
         """The thread count each of `run_many`'s runs gets: jobs × threads ≤ cores (one job: as asked)."""
         return threads if self.jobs == 1 else split_cores(self.jobs, threads, self.cores)[1]
 
+    def _abort_running(self) -> None:
+        """Stop the runs in flight, where the inner executor can (else leaving the pool waits for them)."""
+        abort = getattr(self.inner, "abort", None)
+        if abort is not None:
+            abort()
+
     def run_many(self, specs: Sequence[RunSpec], done: Done | None = None) -> list[Outcome]:
         """Run every spec, up to `jobs` at once; `done` hears of each as it finishes, in the caller's thread."""
         outcomes: list[Outcome | None] = [None] * len(specs)
@@ -63,5 +69,6 @@ class PoolExecutor:
             except BaseException:
                 for future in futures:  # an infrastructure failure (or ^C): start nothing more
                     future.cancel()
+                self._abort_running()
                 raise
         return [o for o in outcomes if o is not None]
