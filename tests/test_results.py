@@ -42,7 +42,8 @@ def test_committed_seed_document_validates() -> None:
     raw = json.loads((REPO_ROOT / "reports" / "seed-1024.json").read_text())
     jsonschema.validate(raw, json.loads((SCHEMA_DIR / "compare.schema.json").read_text()))
     doc = CompareDocument.model_validate(raw)
-    assert [c.verdict for c in doc.candidates] == ["equivalent, faster", "equivalent, no significant difference",
+    assert [c.verdict for c in doc.candidates] == ["equivalent, inconclusive (noise ±7 %)",
+                                                   "equivalent, inconclusive (noise ±43 %)",
                                                    "NOT equivalent", "equivalent, faster"]
 
 

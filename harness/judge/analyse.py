@@ -130,7 +130,7 @@ def judge_candidate(plan: Plan, name: str, results: Results, tol: Tolerance, flo
     if drift and fields["equivalent"] and tol.exact:
         fields.update(equivalent=False, diagnosis=equivalence.NONDETERMINISTIC_DIAGNOSIS)
     judged, verdict, warnings = _speed_part(plan, name, results, floor, status, fields["equivalent"], note)
-    warnings += speed.busy_warnings(name, cand)
+    warnings += speed.busy_warnings(name, timing_runs(results, name))  # round 0 may share the machine (--jobs)
     timing = speed.summaries(cand, speed.judged_phases(judging))
     rss = timing.get(C.MEMORY_PHASE)
     return CandidateVerdict(
@@ -204,7 +204,7 @@ def analyse(plan: Plan, execution: Execution, harness: HarnessInfo, source: str)
     if not plan.opts.quick:
         warnings += speed.instability_warnings(base, timing_runs(results, base), plan.opts.threshold,
                                                speed.time_phases(plan.task.judging), plan.opts.rounds)
-        warnings += speed.busy_warnings(base, results[base])
+        warnings += speed.busy_warnings(base, timing_runs(results, base))
     return CompareDocument(
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), harness=harness, baseline=base,
         baseline_sha=plan.checkouts[base].sha, source=source, task=task_info(plan),
