@@ -156,7 +156,8 @@ def main() -> None:
             overheads += false_positives(project, work, args.repeat, args.comparisons)
         if "power" in parts:
             overheads += power(project, work, args.repeat, args.comparisons)
-    print("\n## 4. harness overhead: (compare wall − Σ child wall) / Σ child wall")
+    print("\n## 4. harness overhead: (compare wall − Σ child wall) / Σ child wall"
+          " (negative when the equivalence round's runs went at once, --jobs)")
     print(f"  median {sorted(overheads)[len(overheads) // 2]:.1%}, min {min(overheads):.1%}, max {max(overheads):.1%} over {len(overheads)} compares")
 
 
