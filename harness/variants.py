@@ -12,7 +12,7 @@ The draws are made with the operating system's randomness when a compare
 first needs them and stored in the run folder, so a resumed compare checks
 the same variants (and resumes their runs).
 
-Wiring: `check(plan, executor, results, n)` right after the equivalence
+Wiring: `check(plan, executor, results, n, progress)` right after the equivalence
 round, `apply(doc, report)` on the finished document.
 """
 
