@@ -106,6 +106,7 @@ def common_run_options(fn: Any) -> Any:
         click.option("--fresh", is_flag=True, help="Start new runs instead of resuming an identical earlier compare."),
         click.option("--no-cache", is_flag=True, help="Neither reuse nor store outputs of identical earlier runs (result cache)."),
         click.option("--jobs", type=click.IntRange(0), default=0, show_default=True, help="Correctness runs at once, 0: one per core (the cores are split: jobs × threads ≤ cores); timed runs always go one at a time."),
+        click.option("--start", type=click.Choice(["warm", "cold"]), default="warm", show_default=True, help="warm: runs fork from a process that already imported the task's `preload` modules (torch: ~2.7 s a run saved, nothing judged changes); cold: a fresh interpreter per run."),
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where runs go: this machine, or a Ray cluster (pip install 'evalharness[ray]')."),
         click.option("--address", metavar="HOST:PORT", help="The Ray cluster to use with --executor ray (default: a local Ray)."),
     ]

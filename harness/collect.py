@@ -201,7 +201,7 @@ def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome,
     return RunResult(
         label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep, key=spec.key, status=status_of(outcome, task),
         returncode=outcome.returncode, wall_s=outcome.wall_s, cpu_s=outcome.cpu_s,
-        peak_rss_mb=outcome.peak_rss_mb, device=spec.device, node=outcome.node,
+        peak_rss_mb=outcome.peak_rss_mb, device=spec.device, node=outcome.node, start=outcome.start,
         clock_s=clock_resolution(events, spec.run_dir, task), outcome=outcome_line(events, task),
         metrics=metrics(events, task), phases=phases, artifacts=captured.artifacts, files=captured.files,
         problems=detail + clock_problems + log_problems + captured.problems, stderr_tail=stderr_tail,

@@ -55,6 +55,7 @@ class CompareOptions:
     patches: list[str] = field(default_factory=list)  # --patch NAME=FILE
     predictions: Path | None = None  # --predictions FILE.jsonl
     jobs: int = 0  # correctness runs at once, 0: one per core (never timed runs)
+    start: str = "warm"  # warm: runs fork from a server that imported the task's preload (executors/zygote.py)
     executor: str = "local"
     address: str | None = None  # --address of a Ray cluster
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -112,6 +112,7 @@ class RunResult(Record):
     peak_rss_mb: float
     device: str = "cpu"
     node: str | None = None
+    start: Literal["cold", "warm"] = "cold"  # warm: forked from a server that imported the task's modules (no times shown)
     clock_s: float | None = None  # resolution of the timestamps the phases were measured with
     metrics: list[dict[str, float]] = []  # one point per logged step, keyed by the task's step field
     phases: dict[str, float | None] = {}  # from the harness's own arrival stamps of the log lines

@@ -38,6 +38,7 @@ class RunSpec:
     sandbox: str = "none"  # confinement level in force (harness.executors.sandbox)
     token: str = ""  # marks every process of this run (reaper)
     max_rss_mb: float | None = None  # peak memory cap, enforced by the executor
+    preload: tuple[str, ...] = ()  # modules a warm start imports once for every run (executors/zygote.py); () = cold
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Outcome:
     cpu_s: float | None = None
     node: str | None = None
     detail: str = ""  # why it ended, in words, when the harness knows more than the status (signal, cap)
+    start: str = "cold"  # "warm": forked from a warm-start server (executors/zygote.py), not a fresh interpreter
 
 
 class Executor(Protocol):

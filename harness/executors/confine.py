@@ -205,7 +205,9 @@ def parse(argv: list[str]) -> tuple[dict[str, object], list[str]]:
     return opts, rest[1:]
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], execute: Callable[[list[str]], None] | None = None) -> None:
+    """Confine, then run the command: `execute` becomes it (exec by default; the warm-start server passes its own)."""
+    execute = execute or exec_command
     opts, command = parse(argv)
     level, writable, max_file_bytes = str(opts["level"]), list(opts["write"]), int(opts["max_file_bytes"])
     try:
@@ -218,11 +220,11 @@ def main(argv: list[str]) -> None:
     if not command:
         fail("no command to run")
     if opts["report_fd"]:
-        run_and_report(command, int(opts["report_fd"]), lambda: restrict(level, writable, max_file_bytes))
-    confined(command, lambda: restrict(level, writable, max_file_bytes))
+        run_and_report(command, int(opts["report_fd"]), lambda: restrict(level, writable, max_file_bytes), execute)
+    confined(command, lambda: restrict(level, writable, max_file_bytes), execute)
 
 
-def confined(command: list[str], restrict_self: Callable[[], object]) -> None:
+def confined(command: list[str], restrict_self: Callable[[], object], execute: Callable[[list[str]], None]) -> None:
     """Restrict this process, then become the command."""
     try:
         restrict_self()
@@ -231,7 +233,7 @@ def confined(command: list[str], restrict_self: Callable[[], object]) -> None:
     execute(command)
 
 
-def execute(command: list[str]) -> None:
+def exec_command(command: list[str]) -> None:
     try:
         os.execvp(command[0], command)
     except OSError as exc:
@@ -239,7 +241,8 @@ def execute(command: list[str]) -> None:
         sys.exit(127)
 
 
-def run_and_report(command: list[str], report_fd: int, restrict_child: Callable[[], object]) -> None:
+def run_and_report(command: list[str], report_fd: int, restrict_child: Callable[[], object],
+                   execute: Callable[[list[str]], None]) -> None:
     """Fork the confined command (it dies with this launcher), wait, report its status and peak RSS, exit like it.
 
     Only the child is confined: this launcher stays outside the run's Landlock
@@ -250,7 +253,7 @@ def run_and_report(command: list[str], report_fd: int, restrict_child: Callable[
     if pid == 0:
         os.close(report_fd)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        confined(command, restrict_child)
+        confined(command, restrict_child, execute)
     _, status, usage = os.wait4(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     os.write(report_fd, json.dumps({"returncode": code, "maxrss_kb": usage.ru_maxrss}).encode())

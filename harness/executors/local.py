@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness import constants as C
 from harness.errors import InfraError
-from harness.executors import Outcome, RunSpec, reaper, sandbox
+from harness.executors import Outcome, RunSpec, reaper, sandbox, warm
 from harness.executors.logs import LogSink
 from harness.jsonio import write_json
 
@@ -52,13 +52,33 @@ def _kill_group(pid: int) -> None:
             pass
 
 
-def _start(spec: RunSpec, report_fd: int) -> subprocess.Popen[bytes]:
-    argv = sandbox.launcher(spec.sandbox, spec.writable, spec.argv, report_fd)
-    try:
-        return subprocess.Popen(argv, cwd=spec.cwd, env=spec.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(report_fd,))
-    except OSError as exc:
-        raise InfraError(f"cannot start {spec.argv[0]!r} for {spec.name}: {exc.strerror or exc}") from exc
+class ColdChild:
+    """A run started as a fresh interpreter (the launcher exec's the command): the harness's own child."""
+
+    def __init__(self, spec: RunSpec, report_fd: int) -> None:
+        argv = sandbox.launcher(spec.sandbox, spec.writable, spec.argv, report_fd)
+        try:
+            self.proc = subprocess.Popen(argv, cwd=spec.cwd, env=spec.env, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+                                         pass_fds=(report_fd,))
+        except OSError as exc:
+            raise InfraError(f"cannot start {spec.argv[0]!r} for {spec.name}: {exc.strerror or exc}") from exc
+        self.pid, self.stdout, self.stderr = self.proc.pid, self.proc.stdout, self.proc.stderr
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def wait(self) -> warm.Ended:
+        _, status, usage = os.wait4(self.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        return warm.Ended(self.proc.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+
+
+Child = ColdChild | warm.WarmChild
 
 
 def read_report(fd: int) -> dict[str, int] | None:
@@ -93,7 +113,7 @@ def tree_rss_mb(root: int, token: str, known: set[int]) -> float:
 class Watch:
     """The read loop: pipes in, lines stamped; returns when the child exits or must be stopped."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], sinks: dict[str, LogSink], spec: RunSpec, start: float,
+    def __init__(self, proc: Child, sinks: dict[str, LogSink], spec: RunSpec, start: float,
                  known: set[int]) -> None:
         self.proc, self.sinks, self.spec, self.start, self.known = proc, sinks, spec, start, known
         self.sel = selectors.DefaultSelector()
@@ -194,23 +214,55 @@ def verdict_of(ending: Ending, returncode: int | None, peak_mb: float, spec: Run
     return C.STATUS_CRASHED, f"killed by {sig}" if sig else ""
 
 
+def _launch_warm(server: warm.Zygote, spec: RunSpec, report_w: int) -> Child | None:
+    """A run forked from the server; None (the run starts cold, and so do the later ones) if the server failed."""
+    try:
+        return server.launch(spec, report_w)
+    except InfraError as exc:
+        log.warning("warm start failed (%s): this run and the next start cold", exc)
+        server.retire()
+        return None
+
+
+def _collect(proc: Child) -> None:
+    """A warm launcher killed after an interrupt is reaped by its server (a cold one by the sweep)."""
+    if isinstance(proc, warm.WarmChild):
+        try:
+            proc.wait()
+        except InfraError as exc:
+            log.debug("could not reap %s: %s", proc.pid, exc)
+
+
 class LocalExecutor:
     """This machine, one run at a time, in a confined subprocess."""
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, warm_wait_s: float = warm.READY_TIMEOUT_S) -> None:
+        """`warm_wait_s`: how long a run waits for a warm-start server still importing. Waiting (once) keeps
+        a compare's runs alike: every correctness run of round 0 forks warm, or (server broken) none does."""
+        self.warm_wait_s = warm_wait_s
         reaper.become_subreaper()
         self._live: set[int] = set()  # launchers in flight (several at once under --jobs)
         self._lock = threading.Lock()
+        self._servers = warm.Servers()  # warm-start servers (their processes are spared by every sweep)
 
-    def _start(self, spec: RunSpec, report_w: int) -> subprocess.Popen:
+    def _start(self, spec: RunSpec, report_w: int) -> Child:
         """Start and register a launcher in one step: a sweep running meanwhile in another thread (--jobs)
-        must never see a launcher that already exited but is not yet known as ours, or it reaps it."""
+        must never see a launcher that already exited but is not yet known as ours, or it reaps it.
+        A spec with a preload list forks from a warm-start server when one works, else starts cold."""
         with self._lock:
-            proc = _start(spec, report_w)
+            server = self._servers.spawn(spec)
+        warm_ok = server is not None and server.ready(self.warm_wait_s)
+        with self._lock:
+            proc = _launch_warm(server, spec, report_w) if warm_ok and server else None
+            proc = proc or ColdChild(spec, report_w)
             self._live.add(proc.pid)
         return proc
+
+    def close(self) -> None:
+        """End the warm-start servers (they would also end with the harness)."""
+        self._servers.close()
 
     def abort(self) -> None:
         """Kill every run in flight (an interrupt under --jobs: only the main thread hears it, and the worker
@@ -224,7 +276,7 @@ class LocalExecutor:
         """This run's sweep, sparing the other runs' launchers; none starts while it runs (see `_start`)."""
         with self._lock:
             self._live.discard(pid)
-            return reaper.sweep(pid, token, known, frozenset(self._live))
+            return reaper.sweep(pid, token, known, frozenset(self._live) | self._servers.pids())
 
     def run(self, spec: RunSpec) -> Outcome:
         """Run the child to completion, timeout or cap; stamp its lines; leave no process behind."""
@@ -242,13 +294,13 @@ class LocalExecutor:
             ending = watch.wait()
             if ending.reason != "exited":
                 _kill_group(proc.pid)
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
+            ended = proc.wait()
             report = read_report(report_r)
         finally:
             os.close(report_r)
             if proc.returncode is None:  # interrupted: never signal a pid already reaped (it may be reused)
                 _kill_group(proc.pid)
+                _collect(proc)
             survivors = self._sweep(proc.pid, spec.token, known)
             watch.drain()
             watch.close()
@@ -259,6 +311,7 @@ class LocalExecutor:
         if survivors:
             log.info("%s: killed %d process(es) the run left behind", spec.label, survivors)
         returncode = report["returncode"] if report else proc.returncode
-        peak = report["maxrss_kb"] / 1024.0 if report else ending.peak_mb or usage.ru_maxrss / 1024.0
+        peak = report["maxrss_kb"] / 1024.0 if report else ending.peak_mb or ended.maxrss_kb / 1024.0
         state, detail = verdict_of(ending, returncode, peak, spec)
-        return Outcome(state, returncode, ending.at - start, peak, usage.ru_utime + usage.ru_stime, detail=detail)
+        started = "warm" if isinstance(proc, warm.WarmChild) else "cold"
+        return Outcome(state, returncode, ending.at - start, peak, ended.cpu_s, detail=detail, start=started)

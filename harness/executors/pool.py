@@ -45,6 +45,12 @@ class PoolExecutor:
         with self._timed:
             return self.inner.run(spec)
 
+    def close(self) -> None:
+        """Whatever the inner executor holds for the compare's life (warm-start servers)."""
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
     def run_threads(self, threads: int) -> int:
         """The thread count each of `run_many`'s runs gets: jobs × threads ≤ cores (one job: as asked)."""
         return threads if self.jobs == 1 else split_cores(self.jobs, threads, self.cores)[1]

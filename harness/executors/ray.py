@@ -146,7 +146,7 @@ def run_on_node(spec: RunSpec, archive: bytes, inputs: dict[str, Any]) -> NodeRu
     with tempfile.TemporaryDirectory(prefix="run-", dir=cache) as scratch:
         local = relocate(spec, Path(scratch) / "run", files)
         unpack(archive, local.run_dir)
-        outcome = LocalExecutor().run(local)
+        outcome = LocalExecutor().run(replace(local, preload=()))  # cold: a server per task would save nothing
         return NodeRun(replace(outcome, node=node_name()), read_back(local.run_dir))
 
 

@@ -74,12 +74,17 @@ class Confinement:
     description: str
 
 
+def launcher_options(level: str, writable: tuple[Path, ...], parent: int) -> list[str]:
+    """`confine.py`'s options: the level, the writable folders, the file cap, the process it must die with."""
+    writes = [arg for path in writable for arg in ("--write", str(path))]
+    return ["--level", level, *writes, "--max-file-bytes", str(MAX_FILE_BYTES), "--parent", str(parent)]
+
+
 def launcher(level: str, writable: tuple[Path, ...], argv: list[str], report_fd: int = 0) -> list[str]:
     """The argv that confines itself, then runs `argv` (reporting its status and peak RSS on `report_fd`)."""
-    writes = [arg for path in writable for arg in ("--write", str(path))]
     report = ["--report-fd", str(report_fd)] if report_fd else []
-    return [sys.executable, "-I", "-S", str(CONFINE_SCRIPT), "--level", level, *writes,
-            "--max-file-bytes", str(MAX_FILE_BYTES), "--parent", str(os.getpid()), *report, "--", *argv]
+    return [sys.executable, "-I", "-S", str(CONFINE_SCRIPT), *launcher_options(level, writable, os.getpid()),
+            *report, "--", *argv]
 
 
 def probe(level: str) -> dict[str, object]:

@@ -71,6 +71,13 @@ def timing_runs(results: Results, label: str) -> list[RunResult]:
     return [r for r in results.get(label, []) if r.rep >= 1]
 
 
+def measured_runs(results: Results, label: str) -> list[RunResult]:
+    """The runs whose times a summary may show: the timing rounds' when there are any (round 0 may have
+    shared the machine), else the single run of --quick or of an untimed candidate, unless it forked warm
+    (rounds.warm_start: a warm process's times are not the script's own)."""
+    return timing_runs(results, label) or [r for r in results.get(label, []) if r.start == "cold"]
+
+
 def look(plan: Plan, final: bool) -> speed.Look:
     """The level of every look of the sequential design (see stats.per_look_alpha)."""
     return speed.Look(stats.per_look_alpha(C.ALPHA, stats.MIN_ROUNDS, plan.opts.rounds), final, plan.opts.rounds)
@@ -131,7 +138,7 @@ def judge_candidate(plan: Plan, name: str, results: Results, tol: Tolerance, flo
         fields.update(equivalent=False, diagnosis=equivalence.NONDETERMINISTIC_DIAGNOSIS)
     judged, verdict, warnings = _speed_part(plan, name, results, floor, status, fields["equivalent"], note)
     warnings += speed.busy_warnings(name, timing_runs(results, name))  # round 0 may share the machine (--jobs)
-    timing = speed.summaries(cand, speed.judged_phases(judging))
+    timing = speed.summaries(measured_runs(results, name), speed.judged_phases(judging))
     rss = timing.get(C.MEMORY_PHASE)
     return CandidateVerdict(
         name=name, sha=plan.checkouts[name].sha, status=status, **fields, verdict=verdict, timing=timing,
@@ -210,7 +217,7 @@ def analyse(plan: Plan, execution: Execution, harness: HarnessInfo, source: str)
         baseline_sha=plan.checkouts[base].sha, source=source, task=task_info(plan),
         settings=settings(plan, execution.rounds_run),
         environment=plan.environment, warnings=warnings, tolerance=tol,
-        baseline_timing=speed.summaries(results[base], speed.judged_phases(plan.task.judging)),
+        baseline_timing=speed.summaries(measured_runs(results, base), speed.judged_phases(plan.task.judging)),
         baseline_status=verdicts.worst_status(results[base]), baseline_outcome=results[base][0].outcome,
         baseline_final=final_point(results[base][0]),
         noise_floor=noise_floor(plan, results, floor),

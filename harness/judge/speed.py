@@ -30,6 +30,9 @@ def time_phases(judging: Judging) -> tuple[str, ...]:
     return (*judging.phases, *C.HARNESS_PHASES)
 
 
+WARM_NOT_SHOWN = "its one run forked warm, so no times are shown"
+
+
 def phase_samples(results: Sequence[RunResult], phase: str) -> list[float | None]:
     """One value per round (None where the run failed or the phase was not logged)."""
     return [r.value(phase) for r in results]
@@ -148,7 +151,10 @@ def speedups(speed: dict[str, PhaseVerdict], phases: Sequence[str]) -> dict[str,
 
 def not_judged(base: Sequence[RunResult], cand: Sequence[RunResult], phases: Sequence[str],
                reason: str = "--quick: one run per branch") -> dict[str, PhaseVerdict]:
-    """No timing rounds: the single-run ratio is shown, explicitly without a verdict."""
+    """No timing rounds: the single-run ratio is shown, explicitly without a verdict (and not at all when either
+    run forked warm: its times are not what the script takes on its own, see rounds.warm_start)."""
+    if any(r.start == "warm" for r in (*base[:1], *cand[:1])):
+        return {phase: PhaseVerdict(n=0, verdict="not judged", reason=f"{reason}; {WARM_NOT_SHOWN}") for phase in phases}
     out = {}
     for phase in phases:
         ratios = stats.paired_ratios(phase_samples(base[:1], phase), phase_samples(cand[:1], phase))

@@ -82,6 +82,7 @@ class Task:
     description: str = ""
     toml_sha256: str = ""
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # held-out ranges: {min, max} or {choices}
+    preload: tuple[str, ...] = ()  # imported once by the warm-start server, before any run forks from it
 
     @property
     def param_names(self) -> list[str]:
@@ -264,6 +265,7 @@ def load_task(spec: str | None = None) -> Task:
         sources=dict(data.get("sources", {})), hooks=load_hooks(path, data.get("hooks")),
         default_preset=data.get("default_preset"), description=str(data.get("description", "")),
         toml_sha256=hashlib.sha256(text.encode()).hexdigest(), variants=_variants(data, types, path),
+        preload=tuple(data.get("preload", ())),
     )
 
 

@@ -85,6 +85,7 @@ class TaskFile(Strict):
     default: bool = False
     hooks: str | None = None
     command: list[str] = Field(min_length=1)
+    preload: list[str] = []  # modules a warm start imports once for every run (the command must be {python} ...)
     default_preset: str | None = None
     sources: Sources = Sources()
     artifacts: Artifacts | None = None  # none: a task whose runs write nothing to compare
