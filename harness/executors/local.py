@@ -7,6 +7,11 @@ takes wall time, CPU time and peak RSS itself with wait4() — never from what
 the child says about itself. A timeout or the `--max-rss` cap ends the run;
 when it ends for any reason, or the harness is interrupted, every process it
 started is killed (`reaper.py`).
+
+A spec that names modules to preload (correctness runs, see rounds.warm_start)
+is forked from a warm-start server instead (`warm.py`, `zygote.py`): the same
+confinement, pipes and measurements (wait4() by the server), without the
+interpreter's imports.
 """
 
 from __future__ import annotations
