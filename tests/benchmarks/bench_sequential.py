@@ -3,6 +3,8 @@
   --part seed   the seed preset, baseline vs gemini, claude, gemini-first, fused: runs, wall time and
                 verdicts, capped at 10 rounds, against the fixed 10-round schedule of before (6 labels x 10 = 60 runs)
   --part demo   the README's two demo commands on the default preset, each from an empty work folder
+  --part start  warm vs cold start of the correctness runs: the 3-branch demo with one timing round
+                (round 0, the held-out variants, one cold timed round), alternating --start warm/cold
 
 Usage (from the repository root): python tests/benchmarks/bench_sequential.py --part demo
 The seed part takes ~10-15 minutes on 2 cores; `--report` keeps its markdown/JSON.
@@ -66,12 +68,30 @@ def demo() -> None:
             show(*compare(names, Path(tmp), []))
 
 
+def start_modes(pairs: int = 2) -> None:
+    """The correctness runs' share of a compare, warm-started or not (one timing round, so little else)."""
+    print("\n## --start warm vs cold: compare baseline gemini claude --repeat 1 (empty work folder each)")
+    walls: dict[str, list[float]] = {"warm": [], "cold": []}
+    for _ in range(pairs):
+        for mode in walls:
+            with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
+                doc, wall, runs = compare(DEMOS[0], Path(tmp), ["--repeat", "1", "--start", mode])
+                starts = [json.loads(p.read_text())["start"] for p in Path(tmp).glob("runs/*/*/rep-000/result.json")]
+            walls[mode].append(wall)
+            print(f"  --start {mode}: {wall:.1f} s, {runs} runs, round 0 started {sorted(set(starts))}, "
+                  f"verdicts {[c['verdict'] for c in doc['candidates']]}")
+    for mode, values in walls.items():
+        print(f"  {mode}: mean {sum(values) / len(values):.1f} s over {len(values)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", action="append", choices=["seed", "demo"], help="default: both")
+    parser.add_argument("--part", action="append", choices=["seed", "demo", "start"], help="default: both")
     parser.add_argument("--report", type=Path, help="keep the seed compare's report here (markdown; JSON beside it)")
     args = parser.parse_args()
     parts = args.part or ["demo", "seed"]
+    if "start" in parts:
+        start_modes()
     if "demo" in parts:
         demo()
     if "seed" in parts:
