@@ -48,8 +48,10 @@ def warm_start(plan: Plan, rep: int) -> bool:
     """Only correctness runs whose times nobody reads fork warm: round 0 (and the held-out variants) when
     timing rounds follow. Timed runs start cold, as the script really runs: a process forked from a warm
     one has another heap, and allocation-heavy code can run at another speed there (measured: claude's
-    512² visualisation 0.15 s warm, 0.30 s cold; the baseline's 0.3–0.5 s both ways)."""
-    return plan.opts.start == "warm" and rep == 0 and not plan.opts.quick and bool(plan.task.preload)
+    512² visualisation 0.15 s warm, 0.30 s cold; the baseline's 0.3–0.5 s both ways). CPU runs only: a
+    CUDA runtime that the preload touched (torch.cuda.is_available() may) is unusable after a fork."""
+    return (plan.opts.start == "warm" and rep == 0 and not plan.opts.quick and bool(plan.task.preload)
+            and plan.device == "cpu")
 
 
 def load_done(spec: RunSpec) -> RunResult | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import _ring
+from harness import export
 from harness.commands.compare import run_compare
 from harness.executors import RunSpec, reaper, sandbox
 from harness.executors.local import LocalExecutor
@@ -196,6 +197,14 @@ def test_only_correctness_runs_whose_times_nobody_reads_start_warm(fake_repo: Pa
     if expected[0] == "warm":  # the untimed candidate's only run forked warm: no times, and it says why
         assert (rng.speedup["period"], rng.timing["period"]) == (None, None)
         assert rng.speed["period"].reason.endswith("its one run forked warm, so no times are shown")
+        assert done.doc.environment["start"] == (
+            "4 of 10 runs (correctness only, their times unused) forked from a process that had imported "
+            "torch, torch.optim, torch._dynamo, numpy, PIL.Image; every timed run in a fresh interpreter")
+        report = tmp_path / "report.md"
+        export.write_outputs(done.doc, {"md": report}, done.run_root)
+        assert "Start of the runs: 4 of 10 runs (correctness only" in report.read_text()
+    else:
+        assert done.doc.environment["start"] == "cold: every run in a fresh interpreter"
 
 
 def test_a_server_gone_mid_compare_costs_only_speed(tmp_path: Path, executor,

@@ -177,6 +177,8 @@ def _header(doc: CompareDocument) -> str:
             ", ".join(f"`{k}={v}`" for k, v in variant.items()) for variant in doc.variants)]
     if doc.environment.get("sandbox"):
         lines += ["", f"Confinement of the runs: {_inline(doc.environment['sandbox'])}"]
+    if doc.environment.get("start"):
+        lines += ["", f"Start of the runs: {_inline(doc.environment['start'])}"]
     if doc.warnings:
         lines += ["", "**Warnings**", "", *(f"- ⚠️ {_inline(w)}" for w in doc.warnings)]
     return "\n".join(lines)

@@ -200,6 +200,16 @@ def clock_warnings(plan: Plan, results: Results) -> list[str]:
     return [f"{p}: {text}; a larger preset would make it measurable" for p, text in found if text]
 
 
+def start_note(plan: Plan, results: Results) -> str:
+    """How the runs started, for the report: times are only ever read from cold runs."""
+    runs = [r for label in plan.labels for r in results.get(label, [])]
+    warm = sum(r.start == "warm" for r in runs)
+    if not warm:
+        return "cold: every run in a fresh interpreter"
+    return (f"{warm} of {len(runs)} runs (correctness only, their times unused) forked from a process that had "
+            f"imported {', '.join(plan.task.preload)}; every timed run in a fresh interpreter")
+
+
 def analyse(plan: Plan, execution: Execution, harness: HarnessInfo, source: str) -> CompareDocument:
     """The full comparison document (compare.json, --json, and the report's input)."""
     results, base = execution.results, plan.opts.baseline
@@ -216,7 +226,7 @@ def analyse(plan: Plan, execution: Execution, harness: HarnessInfo, source: str)
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), harness=harness, baseline=base,
         baseline_sha=plan.checkouts[base].sha, source=source, task=task_info(plan),
         settings=settings(plan, execution.rounds_run),
-        environment=plan.environment, warnings=warnings, tolerance=tol,
+        environment={**plan.environment, "start": start_note(plan, results)}, warnings=warnings, tolerance=tol,
         baseline_timing=speed.summaries(measured_runs(results, base), speed.judged_phases(plan.task.judging)),
         baseline_status=verdicts.worst_status(results[base]), baseline_outcome=results[base][0].outcome,
         baseline_final=final_point(results[base][0]),
