@@ -219,3 +219,13 @@ def test_a_server_gone_mid_compare_costs_only_speed(tmp_path: Path, executor,
     assert [r.status for r in results] == ["ok", "ok"]
     assert [json.loads((tmp_path / n / "stdout.txt").read_text())["warm"] for n in ("second", "third")] == [False] * 2
     assert caplog.text.count("warm start failed") == 1
+
+
+def test_the_memory_cap_counts_the_run_not_its_launcher_or_the_server(tmp_path: Path, executor) -> None:
+    """Forked, the launcher and the run both show the server's ~170 MB of torch as resident: counted twice,
+    a 250 MB cap would kill a run that holds what the same script holds cold."""
+    spec = script_spec(tmp_path, "capped", "import time, torch\ntime.sleep(1.5)", preload=("torch",))
+    spec = RunSpec(**{**spec.__dict__, "max_rss_mb": 250.0})
+    outcome = executor.run(spec)
+    assert (outcome.status, outcome.start) == ("ok", "warm"), outcome.detail
+    assert 100 < outcome.peak_rss_mb < 250

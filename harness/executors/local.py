@@ -24,6 +24,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,10 +103,14 @@ def read_report(fd: int) -> dict[str, int] | None:
     return report if isinstance(report, dict) and {"returncode", "maxrss_kb"} <= set(report) else None
 
 
-def tree_rss_mb(root: int, token: str, known: set[int]) -> float:
-    """Resident memory of all of a run's processes, from /proc (what the cap is enforced on)."""
+def tree_rss_mb(root: int, token: str, known: set[int], keep: frozenset[int] = frozenset()) -> float:
+    """Resident memory of the run's own processes, from /proc (what the cap is enforced on).
+
+    Not its launcher (`root`: harness code; a warm one is a fork of the server, whose pages the run's
+    process already counts), nor the other runs in flight or the warm-start servers (`keep`).
+    """
     total = 0
-    for pid in reaper.run_processes(root, token, known):
+    for pid in reaper.run_processes(root, token, known, keep) - {root}:
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -119,8 +124,9 @@ class Watch:
     """The read loop: pipes in, lines stamped; returns when the child exits or must be stopped."""
 
     def __init__(self, proc: Child, sinks: dict[str, LogSink], spec: RunSpec, start: float,
-                 known: set[int]) -> None:
+                 known: set[int], spared: Callable[[], frozenset[int]] = frozenset) -> None:
         self.proc, self.sinks, self.spec, self.start, self.known = proc, sinks, spec, start, known
+        self.spared = spared  # the processes of others (runs in flight, servers): never this run's
         self.sel = selectors.DefaultSelector()
         for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
             self.sel.register(pipe, selectors.EVENT_READ, sinks[name])
@@ -174,7 +180,7 @@ class Watch:
         if self.spec.max_rss_mb is None or clock < self.next_poll:
             return None
         self.next_poll = clock + RSS_POLL_S
-        rss = tree_rss_mb(self.proc.pid, self.spec.token, self.known)
+        rss = tree_rss_mb(self.proc.pid, self.spec.token, self.known, self.spared())
         return rss if rss > self.spec.max_rss_mb else None
 
     def drain(self) -> None:
@@ -281,7 +287,16 @@ class LocalExecutor:
         """This run's sweep, sparing the other runs' launchers; none starts while it runs (see `_start`)."""
         with self._lock:
             self._live.discard(pid)
-            return reaper.sweep(pid, token, known, frozenset(self._live) | self._servers.pids())
+            return reaper.sweep(pid, token, known, self._spared())
+
+    def _spared(self) -> frozenset[int]:
+        """Processes no run's sweep or memory count may take for its own: launchers in flight, servers.
+        Call under the lock (`_spared_now` from outside it: the set changes as runs start and end)."""
+        return frozenset(self._live) | self._servers.pids()
+
+    def _spared_now(self) -> frozenset[int]:
+        with self._lock:
+            return self._spared()
 
     def run(self, spec: RunSpec) -> Outcome:
         """Run the child to completion, timeout or cap; stamp its lines; leave no process behind."""
@@ -294,7 +309,7 @@ class LocalExecutor:
             proc = self._start(spec, report_w)
         finally:
             os.close(report_w)
-        watch = Watch(proc, sinks, spec, start, known)
+        watch = Watch(proc, sinks, spec, start, known, self._spared_now)
         try:
             ending = watch.wait()
             if ending.reason != "exited":
