@@ -24,6 +24,7 @@ from harness import export
 from harness.commands.compare import run_compare
 from harness.executors import RunSpec, reaper, sandbox
 from harness.executors.local import LocalExecutor
+from harness.executors.pool import PoolExecutor
 from harness.plan import CompareOptions
 from harness.results import RunResult
 from harness.tasks import load_task
@@ -229,3 +230,13 @@ def test_the_memory_cap_counts_the_run_not_its_launcher_or_the_server(tmp_path: 
     outcome = executor.run(spec)
     assert (outcome.status, outcome.start) == ("ok", "warm"), outcome.detail
     assert 100 < outcome.peak_rss_mb < 250
+
+
+def test_under_jobs_a_runs_memory_is_not_its_neighbours(tmp_path: Path, executor) -> None:
+    """Two runs at once, ~150 MB each, under a 250 MB cap: each is measured alone (the second used to be
+    counted as an orphan of the first, as every child of the harness started after it was)."""
+    hold = "import time\nblock = b'x' * (150 << 20)\ntime.sleep(2.5)\n"
+    specs = [RunSpec(**{**script_spec(tmp_path, f"hold{i}", hold, preload=()).__dict__, "max_rss_mb": 250.0})
+             for i in range(2)]
+    outcomes = PoolExecutor(executor, 2, cores=2).run_many(specs)
+    assert [(o.status, o.detail) for o in outcomes] == [("ok", "")] * 2
