@@ -185,11 +185,11 @@ def test_only_correctness_runs_whose_times_nobody_reads_start_warm(fake_repo: Pa
                                                                     start: str, expected: dict[int, str]) -> None:
     opts = CompareOptions(baseline="base", candidates=["same", "rng"], preset="small", variants=0,
                           repo=str(fake_repo), work_dir=tmp_path, quick=quick, repeat=2, start=start)
-    with_wait = LocalExecutor()
+    own_executor = LocalExecutor()
     try:
-        done = run_compare(opts, with_wait)
+        done = run_compare(opts, own_executor)
     finally:
-        with_wait.close()
+        own_executor.close()
     runs = [RunResult.load(p) for p in done.run_root.glob("same-*/rep-*/result.json")]
     assert {r.rep: r.start for r in runs} == expected
     same, rng = done.doc.candidates

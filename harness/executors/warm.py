@@ -152,7 +152,7 @@ class Zygote:
         return Ended(int(reply["returncode"]), float(reply["cpu_s"]), int(reply["maxrss_kb"]))  # type: ignore[arg-type]
 
     def close(self) -> None:
-        """Closing the socket ends the server (it also dies with the harness)."""
+        """Closing the socket ends the server (so does the harness's exit: its end of the socket closes)."""
         if self.closed:
             return
         self.closed = True
