@@ -236,7 +236,8 @@ def stop_note(state: str, round_no: int, cap: int) -> str | None:
     if state == "settled":
         return f"settled after {round_no} timing rounds"
     if state == "futile":
-        return f"stopped after {round_no} timing rounds: at this noise no number of rounds up to --repeat {cap} could settle it"
+        return (f"stopped after {round_no} timing rounds: at this noise, rounds up to --repeat {cap} would settle it "
+                f"less than {stats.FUTILITY_POWER:.0%} of the time")
     if round_no == cap:
         return f"not settled after {round_no} timing rounds (--repeat {cap})"
     return None

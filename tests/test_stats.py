@@ -127,10 +127,24 @@ def test_paired_p_degenerate_cases():
 
 # --- the sequential design ------------------------------------------------------
 
-def test_per_look_alpha_is_bonferroni_over_the_looks():
-    assert stats.per_look_alpha(0.05, 5, 20) == pytest.approx(0.05 / 16)
+def test_per_look_alpha_is_pocock_over_the_looks():
+    """One level for every look, less strict than Bonferroni's alpha/K, stricter with more looks."""
+    level = stats.per_look_alpha(0.05, 5, 20)
+    assert 0.05 / 16 < level == pytest.approx(0.0096, abs=0.0005)
+    assert stats.per_look_alpha(0.05, 5, 10) > level > stats.per_look_alpha(0.05, 5, 40)
     assert stats.per_look_alpha(0.05, 5, 5) == 0.05
     assert stats.per_look_alpha(0.05, 5, 3) == 0.05
+
+
+@pytest.mark.parametrize("draw, low, high", [("normal", 0.035, 0.065), ("t3", 0.0, 0.065)])
+def test_peeking_at_every_look_keeps_the_overall_rate_near_alpha(draw, low, high):
+    """Null sequences, the real paired t-test at every look 5..20 at the per-look level: the chance of any
+    look falling below it is alpha (Gaussian: measured 5.1 % of 1000; heavy t3 tails: 3.8 %), not 16 x alpha."""
+    level, rng, hits = stats.per_look_alpha(0.05, 5, 20), np.random.default_rng(7), 0
+    for _ in range(1000):
+        x = rng.standard_normal(20) if draw == "normal" else rng.standard_t(3, 20)
+        hits += any(stats.paired_p(x[:n]) < level for n in range(5, 21))
+    assert low <= hits / 1000 <= high
 
 
 def _sequential(base_sd: float, cand_mean: float, seed: int, threshold: float = 0.05, max_rounds: int = 20):
@@ -304,9 +318,21 @@ def test_an_effect_only_the_final_look_can_call_is_not_futile():
 
 
 def test_noisy_real_effects_are_found_more_often_than_not_and_equal_ones_stay_rare():
-    """8 % noise per run (the real power compares' training epochs saw ±12-19 %): 10 % slower is declared in
-    most sequences, equal ones almost never (measured: 65/100 and 1/200; 47/100 before the final-look case)."""
+    """8 % noise per run (the real power compares' training epochs saw ±6-25 %): 10 % slower is declared in
+    most sequences, equal ones almost never (measured: 47/60 and 2/100; with Bonferroni looks and the
+    futility rule that trusted today's mean, 65/100 and 1/200 — 47/100 before its final-look case)."""
     slower = [_sequential(0.08, 1.10, seed)[0] for seed in range(60)]
     equal = [_sequential(0.08, 1.0, seed)[0] for seed in range(100)]
-    assert sum(v == "slower" for v in slower) >= 33
+    assert sum(v == "slower" for v in slower) >= 42
     assert sum(v in ("faster", "slower") for v in equal) <= 3
+
+
+def test_an_effect_seen_a_little_low_at_round_5_is_not_futile():
+    """A ~10 % slowdown (log 0.095) that read 0.04 over 5 rounds at 6 % noise: today's mean is inside the
+    band, but the rest of 20 rounds answer it about a quarter of the time, so the rounds are run (the
+    rule that projected today's mean as certain stopped it: 6 of 20 real power compares missed so)."""
+    logs = np.array([0.04 + 0.064 * z for z in (-1.26, -0.63, 0.0, 0.63, 1.26)])
+    alpha = stats.per_look_alpha(0.05, stats.MIN_ROUNDS, 20)
+    assert stats.conditional_power(logs, alpha, 0.05, 20) == pytest.approx(0.24, abs=0.01)
+    assert not stats.futile(logs, alpha, 0.05, max_n=20)
+    assert stats.futile(logs - 0.01, alpha, 0.05, max_n=20)  # read 0.03: neither beyond the band nor inside it
