@@ -172,7 +172,7 @@ class PhaseVerdict(Record):
     reason: str = ""
     unstable: bool = False
     settled: bool = False  # the sequential rule needs no more rounds for this phase
-    not_worse: bool = False  # the CI rules out a loss beyond the band (enough for a guard phase to stop)
+    not_worse: bool = False  # the CI rules out a loss beyond ±threshold (enough for a guard phase to stop)
     futile: bool = False  # not settled, and the rounds up to --repeat would hardly ever settle it (stats.futile)
     conservative: float | None = None  # the largest speedup still significant: the CI's lower bound
     modes: dict[str, list[Summary]] = {}  # side → its two clusters, when its times are bimodal

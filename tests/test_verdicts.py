@@ -108,6 +108,21 @@ def test_noise_the_cap_might_resolve_runs_to_the_cap_and_says_inconclusive(fake_
     assert entry.timing_note == "not settled after 12 timing rounds (--repeat 12)"
 
 
+def test_a_noisy_baseline_says_which_differences_it_can_settle_beside_a_settled_verdict(fake_repo: Path,
+                                                                                       tmp_path: Path) -> None:
+    # ±20 % from round to round, hitting both branches alike: a 2x speedup settles in 5 rounds, but a 5 %
+    # difference would need more rounds than --repeat 6 allows; the warning must say so without contradicting it
+    loud = (1.0, 1.2, 0.8, 1.15, 0.85, 1.1, 0.9, 1.2, 0.8, 1.0)
+    doc, entry, code, _ = compare_with(fake_repo, tmp_path, Behaviour(vis_s=0.25, jitter=loud), repeat=6,
+                                       base=Behaviour(jitter=loud))
+    assert (entry.verdict, code, entry.timing_note) == ("equivalent, faster", 0, "settled after 5 timing rounds")
+    unstable = [w for w in doc.warnings if w.startswith("base unstable: ")]
+    assert len(unstable) == 1 and "(train_epoch 36%, visualise 36%, period 36%, wall 21%); a difference" in unstable[0]
+    assert unstable[0].endswith("rounds to resolve, more than --repeat 6: at this preset only larger differences "
+                                "can be settled (a quieter machine, a larger preset with longer phases or a larger "
+                                "--threshold would settle smaller ones)")
+
+
 def test_phase_shorter_than_the_log_clock_is_not_measurable(fake_repo: Path, tmp_path: Path) -> None:
     short = Behaviour(epoch_s=0.004, vis_s=0.2)
     doc, entry, _, _ = compare_with(fake_repo, tmp_path, short, repeat=6, base=Behaviour(epoch_s=0.003))

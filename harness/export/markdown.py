@@ -209,7 +209,8 @@ def _summary(doc: CompareDocument) -> str:
     lines = ["## Summary", "", _table(headers, rows)]
     if doc.noise_floor is not None:
         lines += ["", f"Noise floor: ±{doc.noise_floor.floor:.1%} — speedups within this band of 1.00× "
-                      "are indistinguishable from run-to-run noise."]
+                      "are indistinguishable from run-to-run noise, so none is called faster or slower; "
+                      f"\"no significant difference\" still needs the interval inside ±{doc.settings.threshold:.0%}."]
     return "\n".join(lines)
 
 

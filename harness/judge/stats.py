@@ -232,11 +232,30 @@ MEMORY_WORDS = Words("lower", "higher")
 SAME = "no significant difference"
 
 
+@dataclass(frozen=True)
+class Bands:
+    """How far from 1.0 a ratio must be to be called a difference, and how close to be called none.
+
+    A difference is claimed only beyond max(threshold, noise floor): on a noisy
+    machine the floor widens it. "No significant difference" is claimed only
+    inside ±threshold, whatever the floor: noise must never make it easier to
+    say two branches are alike (with the floor in both, a real ~10 % slowdown
+    read as 0.958x was once settled as "no significant difference").
+    """
+
+    differ: float
+    same: float
+
+    @classmethod
+    def of(cls, threshold: float, noise_floor: float = 0.0) -> Bands:
+        return cls(max(threshold, noise_floor), threshold)
+
+
 #: Futility: stop when the final look's chance of answering, if today's trend and noise go on, is below this.
 FUTILITY_POWER = 0.10
 
 
-def futile(log_ratios: Sequence[float], alpha: float, band: float, max_n: int | None) -> bool:
+def futile(log_ratios: Sequence[float], alpha: float, bands: Bands, max_n: int | None) -> bool:
     """Can the rounds up to `max_n` hardly ever settle this question? (then running them is wasted)
 
     Stochastic curtailment: `conditional_power` is the chance that the look
@@ -251,29 +270,28 @@ def futile(log_ratios: Sequence[float], alpha: float, band: float, max_n: int | 
     values = np.asarray(_valid(log_ratios), dtype=float)
     if max_n is None or values.size < MIN_N or values.size >= max_n:
         return False
-    return conditional_power(values, alpha, band, max_n) < FUTILITY_POWER
+    return conditional_power(values, alpha, bands, max_n) < FUTILITY_POWER
 
 
-def conditional_power(log_ratios: np.ndarray, alpha: float, band: float, max_n: int) -> float:
+def conditional_power(log_ratios: np.ndarray, alpha: float, bands: Bands, max_n: int) -> float:
     """P(the look at `max_n` rounds answers), the remaining rounds drawn at today's mean and spread.
 
-    It answers when the final mean log ratio lies beyond the band and beyond
-    its own interval's half-width (a call either way), or when that interval
-    fits inside the band (no significant difference). The final mean is today's
-    sum plus the rest: normal around today's mean, sd * sqrt(max_n - n) / max_n.
+    It answers when the final mean log ratio lies beyond the difference band and
+    beyond its own interval's half-width (a call either way), or when that
+    interval fits inside the no-difference band. The final mean is today's sum
+    plus the rest: normal around today's mean, sd * sqrt(max_n - n) / max_n.
     """
     n, mean, sd = log_ratios.size, float(log_ratios.mean()), float(np.std(log_ratios, ddof=1))
     if sd == 0:
         return 1.0
     from scipy import stats as sps
 
-    edge = math.log1p(band)
     half = float(sps.t.ppf(1 - alpha / 2, max_n - 1)) * sd / math.sqrt(max_n)
     final = NormalDist(mean, sd * math.sqrt(max_n - n) / max_n)
-    call = max(edge, half)
+    call, inside = max(math.log1p(bands.differ), half), math.log1p(bands.same) - half
     answered = final.cdf(-call) + 1 - final.cdf(call)
-    if half < edge:
-        answered += final.cdf(edge - half) - final.cdf(half - edge)
+    if inside > 0:
+        answered += final.cdf(inside) - final.cdf(-inside)
     return answered
 
 
@@ -288,10 +306,10 @@ def speed_verdict(base: Sequence[float | None], cand: Sequence[float | None], th
     """Judge paired rounds of a lower-is-better measure; say whether the question is settled.
 
     Settled: the (1 - alpha) CI lies clear of the band 1 ± max(threshold,
-    noise floor) with p < alpha (better/worse), or inside the band (no
-    significant difference). At the final look an unsettled phase is
-    better/worse only when p < alpha, the estimate is beyond the band and the
-    CI excludes 1; otherwise it is inconclusive, with the noise it saw.
+    noise floor) with p < alpha (better/worse), or inside 1 ± threshold (no
+    significant difference; see Bands). At the final look an unsettled phase
+    is better/worse only when p < alpha, the estimate is beyond the band and
+    the CI excludes 1; otherwise it is inconclusive, with the noise it saw.
     """
     logs = [math.log(r) for r in paired_ratios(base, cand)]
     if len(logs) < MIN_N:
@@ -299,12 +317,12 @@ def speed_verdict(base: Sequence[float | None], cand: Sequence[float | None], th
     speedup = float(math.exp(np.mean(logs)))
     lo, hi = ratio_ci(logs, 1 - alpha)
     p = paired_p(logs)
-    band = max(threshold, noise_floor)
-    verdict, settled, reason = _classify(speedup, (lo, hi), p, alpha, band, final, words)
+    bands = Bands.of(threshold, noise_floor)
+    verdict, settled, reason = _classify(speedup, (lo, hi), p, alpha, bands, final, words)
     log.debug("speed verdict n=%d speedup=%.4f p=%.3g: %s", len(logs), speedup, p, reason)
     return {"n": len(logs), "speedup": speedup, "ci": [lo, hi], "p_value": p, "significant": verdict in
             (words.better, words.worse), "verdict": verdict, "reason": reason, "settled": settled,
-            "not_worse": lo >= 1 / (1 + band), "futile": not settled and futile(logs, alpha, band, max_n),
+            "not_worse": lo >= 1 / (1 + bands.same), "futile": not settled and futile(logs, alpha, bands, max_n),
             "conservative": lo if verdict == words.better else None}
 
 
@@ -315,18 +333,18 @@ def _too_few(logs: list[float]) -> dict:
             "settled": False, "conservative": None}
 
 
-def _classify(speedup: float, ci: tuple[float, float], p: float, alpha: float, band: float, final: bool,
+def _classify(speedup: float, ci: tuple[float, float], p: float, alpha: float, bands: Bands, final: bool,
               words: Words) -> tuple[str, bool, str]:
-    """(verdict, settled, reason): clear of the band, inside it, or neither."""
+    """(verdict, settled, reason): clear of the difference band, inside the no-difference band, or neither."""
     lo, hi = ci
-    upper, lower = 1 + band, 1 / (1 + band)
+    upper, lower, band = 1 + bands.differ, 1 / (1 + bands.differ), bands.differ
     detail = f"{speedup:.3f}× CI [{lo:.3f}, {hi:.3f}] p={p:.2g}"
     if p < alpha and lo > upper:
         return words.better, True, f"{detail}: clear of ±{band:.1%}"
     if p < alpha and hi < lower:
         return words.worse, True, f"{detail}: clear of ±{band:.1%}"
-    if lower <= lo and hi <= upper:
-        return SAME, True, f"{detail}: inside ±{band:.1%}"
+    if 1 / (1 + bands.same) <= lo and hi <= 1 + bands.same:
+        return SAME, True, f"{detail}: inside ±{bands.same:.1%}"
     if final and p < alpha and (lo > 1 or hi < 1) and not lower <= speedup <= upper:
         return (words.better if speedup > 1 else words.worse), False, f"{detail}: significant, CI overlaps ±{band:.1%}"
     return inconclusive(lo, hi), False, f"{detail}: not resolved at ±{band:.1%}"
