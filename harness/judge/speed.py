@@ -2,9 +2,10 @@
 
 A phase is only called faster or slower when the paired difference is
 significant, beyond the threshold, and beyond the noise floor measured by
-comparing the baseline with itself. Everything else is "no significant
-difference", with the reason, and an "unstable" warning when the spread says
-the machine was too noisy. Phase names come from the task; this module knows
+comparing the baseline with itself; "no significant difference" only when the
+interval fits inside the threshold; everything else is "inconclusive", with
+the noise it saw, and an "unstable" warning when the spread says the machine
+was too noisy. Phase names come from the task; this module knows
 none of them.
 """
 
