@@ -104,7 +104,7 @@ class ResultCache:
         """Store a successful run's result and files under its key (once; an existing entry is kept)."""
         if not (result.ok and spec.key and result.key == spec.key) or self.entry_dir(spec.key).exists():
             return
-        files = [a.path for a in result.artifacts] + [n for n in result.files if (spec.run_dir / n).is_file()]
+        files = [a.path for a in result.artifacts if a.path] + [n for n in result.files if (spec.run_dir / n).is_file()]
         tmp = self.root / f".tmp-{spec.key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         for rel in files:

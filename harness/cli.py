@@ -96,7 +96,7 @@ def common_run_options(fn: Any) -> Any:
         click.option("--preset", help="Task preset (default: the task's default_preset)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a task parameter, e.g. --set epochs=10."),
         click.option("--threshold", type=click.FloatRange(0, 10), default=C.DEFAULT_THRESHOLD, show_default=True, callback=finite, help="Smallest relative difference called faster/slower."),
-        click.option("--timeout", "timeout_s", type=click.FloatRange(1, 7 * 24 * 3600), default=C.DEFAULT_TIMEOUT_S, show_default=True, callback=finite, help="Seconds before a run is killed."),
+        click.option("--timeout", "timeout_s", type=click.FloatRange(1, 7 * 24 * 3600), callback=finite, help=f"Seconds before a run is killed (default: {C.DEFAULT_TIMEOUT_S:g} for the baseline's first run, then ten times its wall time, at least a minute)."),
         click.option("--max-rss", "max_rss_mb", type=click.FloatRange(1, None), callback=finite, metavar="MB", help="Kill a run whose processes together use more memory than this (its own verdict)."),
         click.option("--pass-env", "pass_env", multiple=True, metavar="NAME", help="Pass this variable of your environment to the runs (by default only PATH and library paths are)."),
         click.option("--sandbox", type=click.Choice(["auto", "landlock", "none"]), default="auto", show_default=True, help="Confinement of the runs: the strongest available, Landlock (or fail), or none."),
@@ -106,7 +106,7 @@ def common_run_options(fn: Any) -> Any:
         click.option("--fresh", is_flag=True, help="Start new runs instead of resuming an identical earlier compare."),
         click.option("--no-cache", is_flag=True, help="Neither reuse nor store outputs of identical earlier runs (result cache)."),
         click.option("--jobs", type=click.IntRange(0), default=0, show_default=True, help="Correctness runs at once, 0: one per core (the cores are split: jobs × threads ≤ cores); timed runs always go one at a time."),
-        click.option("--start", type=click.Choice(["warm", "cold"]), default="warm", show_default=True, help="warm: runs fork from a process that already imported the task's `preload` modules (torch: ~2.7 s a run saved, nothing judged changes); cold: a fresh interpreter per run."),
+        click.option("--start", type=click.Choice(["warm", "cold"]), default="cold", show_default=True, help="warm: in a compare without timing rounds (--quick, the equivalence gate), every run forks from a process that already imported the task's `preload` modules (torch: ~2.7 s a run saved; no times are shown, and peak RSS includes the shared imports); cold: a fresh interpreter per run. A timed compare starts every run cold."),
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where runs go: this machine, or a Ray cluster (pip install 'evalharness[ray]')."),
         click.option("--address", metavar="HOST:PORT", help="The Ray cluster to use with --executor ray (default: a local Ray)."),
     ]

@@ -12,6 +12,7 @@ N×"). A garbled line is that run's problem too, never an exception.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import replace
@@ -20,9 +21,9 @@ from pathlib import Path
 
 from harness import constants as C
 from harness.executors import Outcome, RunSpec
-from harness.results import RunResult
+from harness.results import PrintedText, RunResult
 from harness.store import Captured
-from harness.tasks import Task
+from harness.tasks import Task, TextSpec
 from harness.tasks.base import Event
 
 MAX_LOG_PROBLEMS = 5
@@ -60,9 +61,11 @@ def log_time(text: str, task: Task) -> float:
 
 
 def _event(kind: str, groups: dict[str, str], task: Task, stamp: float) -> Event:
+    """One matched line; its own timestamp only when the pattern has a (?P<ts>…) group (a cross-check)."""
     key = int(groups[task.step_key]) if groups.get(task.step_key) is not None else None
     values = {k: v for k, v in groups.items() if k != "ts" and v is not None}
-    return Event(kind, key, stamp, values, log_ts=log_time(groups["ts"], task))
+    log_ts = log_time(groups["ts"], task) if groups.get("ts") else None
+    return Event(kind, key, stamp, values, log_ts=log_ts)
 
 
 def parse_stream(lines: list[str], stamps: list[float], stream: str, task: Task) -> tuple[list[Event], list[str]]:
@@ -93,13 +96,40 @@ def parse_log(run_dir: Path, task: Task) -> tuple[list[Event], list[str]]:
 
 
 def metrics(events: list[Event], task: Task) -> list[dict[str, float]]:
-    """One point per step from the task's metrics pattern: the step key plus every other group as a float."""
-    points = []
+    """One point per step: the step key plus every group of the task's metrics patterns, as floats.
+
+    With one metrics pattern a value keeps its group's name ("train"); with
+    several it is named by pattern too ("eval.loss"), so an eval line and a
+    train line at the same step never overwrite each other; a pattern matched
+    twice at one step gets "#2" on its second values.
+    """
+    points: dict[int, dict[str, float]] = {}
+    seen: dict[tuple[str, int], int] = {}
+    several = len(task.metric_patterns) > 1
     for e in events:
-        if e.kind == task.metrics_pattern and e.key is not None:
-            values = {k: _float(v) for k, v in e.values.items() if k != task.step_key}
-            points.append({task.step_key: float(e.key), **values})
-    return points
+        if e.kind not in task.metric_patterns or e.key is None:
+            continue
+        seen[(e.kind, e.key)] = n = seen.get((e.kind, e.key), 0) + 1
+        prefix, suffix = (f"{e.kind}." if several else ""), (f"#{n}" if n > 1 else "")
+        point = points.setdefault(e.key, {task.step_key: float(e.key)})
+        point.update({f"{prefix}{k}{suffix}": _float(v) for k, v in e.values.items() if k != task.step_key})
+    return [points[k] for k in sorted(points)]
+
+
+def builtin_phases(events: list[Event], task: Task) -> dict[str, float | None]:
+    """What any log with step counters tells without hooks: `span`, the first to the last metric line, and
+    `step`, the time per logged step (the gaps between metric lines over the steps they cover)."""
+    lines = [e for e in events if e.kind in task.metric_patterns and e.key is not None]
+    if len(lines) < 2:
+        return {"span": None, "step": None}
+    span = lines[-1].ts - lines[0].ts
+    steps = lines[-1].key - lines[0].key  # type: ignore[operator]
+    return {"span": span, "step": span / steps if steps > 0 else None}
+
+
+def phases_of(events: list[Event], task: Task, params: dict[str, str]) -> dict[str, float | None]:
+    """The built-in phases, and the task's own (its `phases` hook) on top."""
+    return {**builtin_phases(events, task), **task.hooks.phases(events, params)}
 
 
 def _float(text: str) -> float:
@@ -124,7 +154,7 @@ def clock_check(events: list[Event], task: Task, params: dict[str, str],
     as_logged = [replace(e, ts=e.log_ts) for e in events if e.log_ts is not None]
     if len(as_logged) != len(events) or len(events) < 2:
         return None
-    by_log = task.hooks.phases(sorted(as_logged, key=lambda e: e.ts), params)
+    by_log = phases_of(sorted(as_logged, key=lambda e: e.ts), task, params)
     worst = max((_disagreement(phases.get(p), by_log.get(p)) for p in task.judging.phases), default=1.0)
     if worst < CLOCK_FACTOR:
         return None
@@ -141,7 +171,7 @@ def clock_resolution(events: list[Event], run_dir: Path, task: Task) -> float | 
     for stream in STREAMS:
         for line in read_lines(run_dir, stream):
             for pattern in task.patterns.values():
-                if (m := pattern.search(line)) is not None:
+                if (m := pattern.search(line)) is not None and m.groupdict().get("ts"):
                     return _tick(m["ts"])
     return None
 
@@ -183,13 +213,64 @@ def timing(events: list[Event], task: Task, params: dict[str, str]) -> tuple[dic
     that, the failure is the run's problem, so any exception is caught here.
     """
     try:
-        phases = task.hooks.phases(events, params)
+        phases = phases_of(events, task, params)
         lie = clock_check(events, task, params, phases)
     except Exception as exc:  # noqa: BLE001 - a hook failing on a run's log is that run's problem
         return {}, [f"phase times could not be computed from the log: {type(exc).__name__}: {exc}"[:MAX_TAIL_CHARS]]
     if lie is None:
         return phases, []
     return {name: None for name in phases}, [lie]
+
+
+MAX_TEXT_LINES = 200  # kept per printed text for the report (the comparison hashes every line)
+
+
+def _stamped_lines(run_dir: Path) -> list[str]:
+    """Both streams' lines in the order the harness received them."""
+    stamps, merged = read_stamps(run_dir), []
+    for stream in STREAMS:
+        own = stamps.get(stream, [])
+        merged += [(own[i] if i < len(own) else (own[-1] if own else 0.0), stream, i, line)
+                   for i, line in enumerate(read_lines(run_dir, stream))]
+    return [line for *_, line in sorted(merged)]
+
+
+def _text_lines(lines: list[str], spec: TextSpec) -> list[str]:
+    """The lines a text spec names: those its regex matches (group `text` if it has one), or a block's lines."""
+    if spec.line is not None:
+        found = [m for line in lines if (m := spec.line.search(line)) is not None]
+        return [m["text"] if "text" in m.groupdict() else m.string for m in found]
+    picked, inside = [], False
+    for line in lines:
+        if inside and spec.end is not None and spec.end.search(line):
+            inside = False
+        elif inside:
+            picked.append(line)
+        elif spec.start is not None and spec.start.search(line):
+            inside = True
+    return picked
+
+
+def printed_texts(run_dir: Path, task: Task) -> dict[str, PrintedText]:
+    """Every printed text the task compares, hashed whole and kept in part."""
+    if not task.texts:
+        return {}
+    lines = _stamped_lines(run_dir)
+    found = {}
+    for name, spec in task.texts.items():
+        picked = _text_lines(lines, spec)
+        digest = hashlib.sha256("\n".join(picked).encode("utf-8", errors="replace")).hexdigest()
+        found[name] = PrintedText(count=len(picked), sha256=digest,
+                                  lines=[line[:MAX_TAIL_CHARS] for line in picked[:MAX_TEXT_LINES]])
+    return found
+
+
+def outside_log(events: list[Event], wall_s: float) -> float:
+    """Wall time the log's lines do not cover: before the first line the task reads and after the last.
+    A run that computes silently and prints its lines in a burst puts its work here."""
+    if not events:
+        return wall_s
+    return max(0.0, wall_s - (events[-1].ts - events[0].ts))
 
 
 def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome, captured: Captured) -> RunResult:
@@ -204,5 +285,6 @@ def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome,
         peak_rss_mb=outcome.peak_rss_mb, device=spec.device, node=outcome.node, start=outcome.start,
         clock_s=clock_resolution(events, spec.run_dir, task), outcome=outcome_line(events, task),
         metrics=metrics(events, task), phases=phases, artifacts=captured.artifacts, files=captured.files,
+        texts=printed_texts(spec.run_dir, task), outside_s=outside_log(events, outcome.wall_s),
         problems=detail + clock_problems + log_problems + captured.problems, stderr_tail=stderr_tail,
     )

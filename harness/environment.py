@@ -39,6 +39,9 @@ if os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl"):
     except Exception:
         pass
 info.setdefault("device", "cpu")
+info["paths"] = {"prefix": sys.prefix, "base_prefix": sys.base_prefix, "exec_prefix": sys.exec_prefix,
+                 "base_exec_prefix": sys.base_exec_prefix, "executable": os.path.realpath(sys.executable),
+                 "path": [p for p in sys.path if os.path.isabs(p)]}
 print(json.dumps(info))
 """
 
@@ -121,10 +124,14 @@ def resolve_device(requested: str, child: dict[str, Any]) -> str:
     return requested
 
 
-def fingerprint(python: str, env: dict[str, str], threads: int, device: str = "auto") -> dict[str, Any]:
-    """Host facts, the runs' library versions, threads and the resolved device (name of the GPU if any)."""
+def fingerprint(python: str, env: dict[str, str], threads: int, device: str = "auto") -> tuple[dict[str, Any], dict[str, Any]]:
+    """(host facts, the runs' library versions, threads and the resolved device (name of the GPU if any);
+    the runs' interpreter's own paths — its prefixes and sys.path, what a run must be allowed to read).
+
+    The paths stay out of the first dict, which the compare document records:
+    they are this machine's, not a fact about the compare."""
     child = probe_python(python, env)
     resolved = resolve_device(device, child)
-    facts = {f"run_{k}" if k == "python" else k: v for k, v in child.items() if k != "device"}
-    return {**host_facts(), **facts, "threads": threads, "device": resolved,
-            "device_name": child.get("device", "cpu") if resolved == "cuda" else "cpu"}
+    facts = {f"run_{k}" if k == "python" else k: v for k, v in child.items() if k not in ("device", "paths")}
+    return ({**host_facts(), **facts, "threads": threads, "device": resolved,
+             "device_name": child.get("device", "cpu") if resolved == "cuda" else "cpu"}, child.get("paths") or {})

@@ -43,14 +43,23 @@ def fresh_source(plan: Plan, spec: RunSpec, dest: Path) -> None:
         raise InfraError(f"cannot make a clean copy of commit {spec.sha[:12]} in {dest}")
 
 
+#: Stands for the run's output folder in a rendered command until the run's sandbox exists.
+OUTPUT_PLACEHOLDER = "{output_dir}"
+
+
 def prepare(plan: Plan, spec: RunSpec) -> RunSpec:
-    """The spec as it will really run: in its own fresh tree, environment and confinement."""
+    """The spec as it will really run: in its own fresh sandbox (tree, output, HOME, TMPDIR) under a random
+    name, with its environment, the reads it is allowed and the compare's confinement."""
+    spec = spec.origin or spec
     fresh_run_dir(spec.run_dir)
-    for folder in (C.OUTPUT_DIR, C.HOME_DIR, C.TMP_DIR):
-        (spec.run_dir / folder).mkdir(parents=True)
-    source = spec.run_dir / C.SOURCE_DIR
-    fresh_source(plan, spec, source)
+    box = sandbox.new_sandbox()
+    for folder in ("output", "home", "tmp"):
+        (box / folder).mkdir()
+    fresh_source(plan, spec, box / "src")
     token = reaper.new_token()
-    env = sandbox.run_env(spec.env, spec.run_dir / C.HOME_DIR, spec.run_dir / C.TMP_DIR, token)
-    return replace(spec, cwd=source, env=env, token=token, writable=(spec.run_dir / C.SANDBOX_DIR,),
-                   sandbox=plan.confinement.level, max_rss_mb=plan.opts.max_rss_mb)
+    env = sandbox.run_env(spec.env, box / "home", box / "tmp", token)
+    argv = [arg.replace(OUTPUT_PLACEHOLDER, str(box / "output")) for arg in spec.argv]
+    inputs = tuple(p for p in (plan.run_root / C.INPUTS_DIR,) if p.is_dir())
+    return replace(spec, cwd=box / "src", argv=argv, env=env, token=token, sandbox_dir=box, writable=(box,),
+                   readable=(*plan.reads, *inputs), confinement=plan.confinement, max_rss_mb=plan.opts.max_rss_mb,
+                   origin=spec)

@@ -18,12 +18,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import checkout, intake, layout, trees
+from harness import checkout, intake, layout, store, trees
 from harness import constants as C
 from harness.environment import default_threads, fingerprint
 from harness.errors import UsageProblem
 from harness.executors import sandbox
+from harness.judge import flags
 from harness.lock import FolderLock
+from harness.results import Flag
 from harness.tasks import Task, TaskConfig, load_task, render_command, resolve, split_contender
 
 
@@ -42,7 +44,7 @@ class CompareOptions:
     repeat: int = C.DEFAULT_REPEAT
     quick: bool = False
     threshold: float = C.DEFAULT_THRESHOLD
-    timeout_s: float = C.DEFAULT_TIMEOUT_S
+    timeout_s: float | None = None  # None: the baseline's first run gets DEFAULT_TIMEOUT_S, the rest 10x its wall
     threads: int = field(default_factory=default_threads)  # see environment.default_threads
     fresh: bool = False
     device: str = "auto"
@@ -55,7 +57,7 @@ class CompareOptions:
     patches: list[str] = field(default_factory=list)  # --patch NAME=FILE
     predictions: Path | None = None  # --predictions FILE.jsonl
     jobs: int = 0  # correctness runs at once, 0: one per core (never timed runs)
-    start: str = "warm"  # warm: runs fork from a server that imported the task's preload (executors/zygote.py)
+    start: str = "cold"  # warm: (--quick only) runs fork from a server that imported the task's preload (executors/zygote.py)
     executor: str = "local"
     address: str | None = None  # --address of a Ray cluster
 
@@ -79,9 +81,18 @@ class Plan:
     configs: dict[str, TaskConfig] = field(default_factory=dict)  # contenders named REF:key=value,…
     attempts: list[intake.Attempt] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)  # attempt name → why it cannot run
-    confinement: sandbox.Confinement = sandbox.Confinement("none", "")
+    confinement: sandbox.Confinement = sandbox.NONE
     manifests: dict[str, trees.Manifest] = field(default_factory=dict)  # sha → what every run's copy must match
     lock: FolderLock | None = None
+    reads: tuple[Path, ...] = ()  # what every run may read besides its sandbox and inputs (confined reads)
+    store_budget: store.StoreBudget = field(default_factory=store.StoreBudget)  # bytes the store may still take
+    diffs: dict[str, tuple[str, list[Flag]]] = field(default_factory=dict)  # candidate → (diffstat, flagged lines)
+    run_timeout_s: float | None = None  # set from the baseline's first run (schedule.derived_timeout)
+
+    @property
+    def timeout_s(self) -> float:
+        """The timeout of the next run: --timeout, or derived from the baseline's first run once it ran."""
+        return self.run_timeout_s or self.opts.timeout_s or C.DEFAULT_TIMEOUT_S
 
     @property
     def task(self) -> Task:
@@ -115,8 +126,8 @@ class Plan:
                 "inputs": {k: file_digest(Path(v)) for k, v in sorted(self.inputs.items())},
                 "python": self.opts.python, "versions": {k: env.get(k) for k in VERSION_KEYS},
                 "machine": {k: env.get(k) for k in MACHINE_KEYS}, "device": self.device,
-                "threads": self.opts.threads, "timeout_s": self.opts.timeout_s, "env": self.env,
-                "max_rss_mb": self.opts.max_rss_mb, "sandbox": self.confinement.level}
+                "threads": self.opts.threads, "env": self.env,
+                "max_rss_mb": self.opts.max_rss_mb, "sandbox": self.confinement.key}
 
     def release(self) -> None:
         """Let the next compare into the run folder."""
@@ -227,11 +238,13 @@ def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan
     config = config or resolve_config(opts)
     configs = contender_configs(config, [opts.baseline, *opts.candidates])
     work_dir = opts.work_dir.resolve()
-    env = sandbox.child_env(opts.threads, opts.pass_env)
     source, shas, taken = source_commits(opts, config, work_dir, attempts)
     opts = replace(opts, candidates=[*opts.candidates, *taken.commits])
-    environment = fingerprint(opts.python, env, opts.threads, opts.device)
-    confinement = sandbox.choose(opts.sandbox)
+    environment, python_paths = fingerprint(opts.python, sandbox.child_env(opts.threads, opts.pass_env),
+                                            opts.threads, opts.device)
+    env = sandbox.child_env(opts.threads, opts.pass_env, device=environment["device"])
+    reads = sandbox.read_paths({"paths": python_paths}, env, [], forbidden_reads(opts, work_dir))
+    confinement = sandbox.choose(opts.sandbox, reads)
     environment["sandbox"] = confinement.description
     root = work_dir / C.RUNS_DIR / run_id(opts, config, shas, environment["device"])
     lock = FolderLock(root, C.LOCK_FILE).acquire()
@@ -244,4 +257,20 @@ def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan
         lock.release()
         raise
     return Plan(opts, config, source, checkouts, root, inputs, env, environment, configs, attempts, taken.rejected,
-                confinement, manifests, lock)
+                confinement, manifests, lock, reads, diffs=diff_facts(source, shas[opts.baseline], shas, opts.candidates,
+                                                                      config.task))
+
+
+def diff_facts(source: Path, base_sha: str, shas: dict[str, str], names: list[str],
+               task: Task) -> dict[str, tuple[str, list[Flag]]]:
+    """Each candidate's diffstat and flagged diff lines, gathered once here so the judge never runs git."""
+    return {name: (checkout.diffstat(source, base_sha, shas[name]),
+                   flags.scan_flags(checkout.diff_text(source, base_sha, shas[name]), task.flag_patterns))
+            for name in names}
+
+
+def forbidden_reads(opts: CompareOptions, work_dir: Path) -> list[Path]:
+    """What no run may read, whatever broad folder (a prefix, /usr) would include it: the work folder (store,
+    cache, other branches' trees), the user's repository, the folder the harness runs in, and home."""
+    repo = [Path(opts.repo).expanduser()] if opts.repo and Path(opts.repo).expanduser().exists() else []
+    return [work_dir, *repo, Path.cwd(), Path.home()]

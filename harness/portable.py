@@ -3,10 +3,10 @@
 A compare document is committed, uploaded as a CI artifact and pasted into
 pull requests. Its own paths are relative already, but text the runs wrote
 (a stderr tail, a crash diagnosis, a warning) quotes run-folder paths such as
-`/home/ci/.../.evalharness/runs/<id>/<label>/rep-000/sandbox/src/train.py`. Every string of the
-document goes through the same replacement: the work folder becomes
-`<work-dir>`, the current folder `.`, the home folder `~`, longest first and
-only at path boundaries.
+`/tmp/evalharness-4242/9f3a0c1b2d4e/src/train.py` (a run's sandbox) or the
+work folder. Every string of the document goes through the same replacement:
+a run's sandbox becomes `<sandbox>`, the work folder `<work-dir>`, the current
+folder `.`, the home folder `~`, longest first and only at path boundaries.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ import json
 import re
 from pathlib import Path
 
+from harness.executors.sandbox import SCRATCH
 from harness.results import CompareDocument
 
 WORK_ALIAS = "<work-dir>"
+SANDBOX_ALIAS = "<sandbox>"
+#: A run's sandbox, whichever harness process made it (executors/sandbox.new_sandbox).
+SANDBOX = re.compile(re.escape(str(SCRATCH)) + r"/evalharness-\d+/[0-9a-f]{12}(?![\w.-])")
 
 
 def aliases(work_dir: Path) -> dict[str, str]:
@@ -29,6 +33,7 @@ def aliases(work_dir: Path) -> dict[str, str]:
 
 def scrub_text(text: str, table: dict[str, str]) -> str:
     """Each absolute path of `table` replaced where it ends at a path boundary (`/tmp/a` never hits `/tmp/ab`)."""
+    text = SANDBOX.sub(SANDBOX_ALIAS, text)
     for path, alias in table.items():
         text = re.sub(re.escape(path) + r"(?![\w.-])", lambda _m, a=alias: a, text)
     return text

@@ -24,8 +24,8 @@ from harness import constants as C
 from harness.errors import UsageProblem
 from harness.jsonio import atomic_write_text
 
-RUN_SCHEMA = "evalharness.run/2"
-COMPARE_SCHEMA = "evalharness.compare/2"
+RUN_SCHEMA = "evalharness.run/3"
+COMPARE_SCHEMA = "evalharness.compare/3"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
 M = TypeVar("M", bound="Record")
@@ -88,11 +88,23 @@ def _check_schema(raw: Any, expected: str) -> None:
 
 
 class Artifact(Record):
-    """One file a run wrote: its step (epoch) key, where it lies, what it hashes to."""
+    """One file a run wrote: its name (its path under the artifact root: what pairs it with the baseline's),
+    its step when the task's key pattern finds one, where the harness stored it, what it hashes to."""
 
-    key: int
+    name: str
+    key: int | None = None
     path: str  # relative to the run folder (rep-NNN/)
     sha256: str | None = None
+    size: int = 0
+
+
+class PrintedText(Record):
+    """Lines a run printed that the task compares verbatim (samples, say): the first ones kept for the report,
+    a hash of them all for the comparison."""
+
+    count: int
+    sha256: str
+    lines: list[str] = []  # the first MAX lines, each cut at MAX characters (collect.py)
 
 
 class RunResult(Record):
@@ -117,6 +129,8 @@ class RunResult(Record):
     metrics: list[dict[str, float]] = []  # one point per logged step, keyed by the task's step field
     phases: dict[str, float | None] = {}  # from the harness's own arrival stamps of the log lines
     artifacts: list[Artifact] = []  # the harness's copies (store), with their sha256
+    texts: dict[str, PrintedText] = {}  # printed text compared verbatim, by the task's name for it
+    outside_s: float | None = None  # wall time before the first log line the task reads and after the last one
     files: dict[str, str] = {}  # the other stored files (logs, stamps) → sha256; resume verifies all
     problems: list[str] = []  # what was wrong with the run's output: unreadable lines, caps, a clock that lies
     outcome: str = ""  # the run's own account of how it ended, when the task logs one
@@ -141,7 +155,7 @@ class RunResult(Record):
 
 
 #: Phases measured by the harness itself for every task, and the field holding each.
-HARNESS_MEASURES = {"wall": "wall_s", "cpu": "cpu_s", "peak_rss_mb": "peak_rss_mb"}
+HARNESS_MEASURES = {"wall": "wall_s", "cpu": "cpu_s", "peak_rss_mb": "peak_rss_mb", "outside": "outside_s"}
 
 
 # --------------------------------------------------------------------------- #
@@ -196,9 +210,11 @@ class MetricComparison(Record):
 
 
 class ArtifactRow(Record):
-    """One step's artifacts compared; `details` holds what the task's comparer adds."""
+    """One artifact compared (paired by name); `details` holds what the task's comparer adds."""
 
-    key: int
+    name: str
+    key: int | None = None
+    image: bool = False  # compared as pixels (a PNG on both sides): the report shows pixel columns
     identical: bool
     baseline: str | None = None  # paths relative to the compare's run folder
     candidate: str | None = None
@@ -209,7 +225,18 @@ class ArtifactRow(Record):
     ssim: float | None = None
     heatmap: str | None = None
     missing: str | None = None
+    first_difference: int | None = None  # byte offset where a non-image file first differs
     details: dict[str, Any] = {}
+
+
+class TextComparison(Record):
+    """One printed text compared verbatim with the baseline's."""
+
+    name: str
+    identical: bool
+    first_difference: int | None = None  # line number (1-based) of the first differing line
+    baseline: str | None = None  # that line on each side (None: beyond its end)
+    candidate: str | None = None
 
 
 class Flag(Record):
@@ -237,6 +264,7 @@ class CandidateVerdict(Record):
     images_identical: bool
     losses: MetricComparison
     images: list[ArtifactRow] = []
+    texts: list[TextComparison] = []
     timing: dict[str, Summary | None] = {}
     speed: dict[str, PhaseVerdict] = {}
     speedup: dict[str, float | None] = {}

@@ -1,13 +1,10 @@
-"""Stage 2's driver: interleaved rounds of runs through an executor, resumable.
+"""Stage 2's building blocks: one run's spec, one round of runs through an executor, progress.
 
-Round 0 is the equivalence round: every branch once. A candidate whose
-verdict it settles (not equivalent, crashed, timed out) gets no timing
-rounds. The others run in timing rounds 1..--repeat, interleaved in a seeded
-shuffled order so machine drift hits every branch alike, with the baseline
-twice per round (the noise floor); after each round from the minimum on,
-candidates whose speed question is settled stop (see judge.stats for the
-per-look level that keeps peeking honest). An existing result.json means
-that run is done, so a rerun resumes the same decisions.
+`schedule.py` decides which rounds run (the equivalence round, then
+sequential timing rounds); `variants.py` runs the held-out variants; both
+run their rounds through `run_round` here, which isolates, resumes, reuses
+and fans out. An existing result.json means that run is done, so a rerun
+resumes the same decisions.
 """
 
 from __future__ import annotations
@@ -18,11 +15,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from harness import isolation, layout, runner, store, variants
+from harness import isolation, layout, runner
 from harness import constants as C
-from harness.errors import InfraError
 from harness.executors import Executor, Outcome, RunSpec
-from harness.judge import stats
 from harness.plan import Plan, key_digest
 from harness.results import RunResult
 from harness.tasks import render_command
@@ -36,41 +31,23 @@ def run_spec(plan: Plan, label: str, rep: int) -> RunSpec:
     co = plan.checkout_of(label)
     run_dir = plan.run_root / layout.rep_dir(label, rep, co.sha)
     values = {**plan.config_of(label).params, **plan.inputs, "python": plan.opts.python,
-              "output_dir": str(run_dir / C.OUTPUT_DIR), "device": plan.device}
+              "output_dir": isolation.OUTPUT_PLACEHOLDER, "device": plan.device}
     key = plan.run_key(label)
-    preload = plan.task.preload if warm_start(plan, rep) else ()
+    preload = plan.task.preload if warm_start(plan) else ()
     meta = {"round": rep, "task": plan.task.name, "run_key": key, "environment": plan.environment}
     return RunSpec(label, co.name, co.sha, rep, co.path, render_command(plan.task, values), run_dir, plan.env,
-                   plan.opts.timeout_s, plan.device, key_digest(key), meta, preload=preload)
+                   plan.timeout_s, plan.device, key_digest(key), meta, preload=preload)
 
 
-def warm_start(plan: Plan, rep: int) -> bool:
-    """Only correctness runs whose times nobody reads fork warm: round 0 (and the held-out variants) when
-    timing rounds follow. Timed runs start cold, as the script really runs: a process forked from a warm
-    one has another heap, and allocation-heavy code can run at another speed there (measured: claude's
-    512² visualisation 0.15 s warm, 0.30 s cold; the baseline's 0.3–0.5 s both ways). CPU runs only: a
-    CUDA runtime that the preload touched (torch.cuda.is_available() may) is unusable after a fork."""
-    return (plan.opts.start == "warm" and rep == 0 and not plan.opts.quick and bool(plan.task.preload)
-            and plan.device == "cpu")
-
-
-def load_done(spec: RunSpec) -> RunResult | None:
-    """A stored result of this very run (label, commit, round, run key) whose files pass their checksums (resume)."""
-    return store.load_verified(spec.run_dir, spec.label, spec.sha, spec.rep, spec.key)
-
-
-def fresh_run_dir(spec: RunSpec) -> None:
-    """Clear what an interrupted earlier attempt left (no result means not done)."""
-    isolation.fresh_run_dir(spec.run_dir)
-
-
-def run_one(plan: Plan, executor: Executor, spec: RunSpec, reuse: bool = False) -> tuple[RunResult, bool]:
-    """Run (or resume, or reuse) one repetition, isolated, failures run twice; returns (result, was_resumed).
-
-    `reuse`: outputs stored by an earlier compare under the same run key stand
-    in for the run (equivalence only: timing rounds must pass False).
-    """
-    return runner.run_or_resume(plan, executor, spec, reuse)
+def warm_start(plan: Plan) -> bool:
+    """Every run of a compare starts the same way, so a run cannot tell a checked round from a timed one by
+    what its process holds ("torch" already in sys.modules). Timed runs must start cold, as the script really
+    runs: a process forked from a warm one has another heap, and allocation-heavy code runs at another speed
+    there (measured: claude's 512² visualisation 0.15 s warm, 0.30 s cold; the baseline's 0.3–0.5 s both
+    ways). So only a compare without timing rounds (--quick, the equivalence gate) forks its runs warm. CPU
+    runs only: a CUDA runtime that the preload touched (torch.cuda.is_available() may) is unusable after a
+    fork."""
+    return plan.opts.start == "warm" and plan.opts.quick and bool(plan.task.preload) and plan.device == "cpu"
 
 
 def reusable(label: str, rep: int) -> bool:
@@ -79,30 +56,20 @@ def reusable(label: str, rep: int) -> bool:
     return rep == 0 and not label.endswith(C.SELF_SUFFIX)
 
 
-def with_threads(plan: Plan, spec: RunSpec, threads: int) -> RunSpec:
-    """The same run with another thread count: a different environment, hence a different run key."""
-    if threads == plan.opts.threads:
-        return spec
-    env = {k: str(threads) if k.endswith("_NUM_THREADS") else v for k, v in spec.env.items()}
-    key = {**plan.run_key(spec.label), "threads": threads, "env": env}
-    return replace(spec, env=env, key=key_digest(key), meta={**spec.meta, "run_key": key})
-
-
 def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, progress: Progress,
               stage: str | None = None) -> dict[str, RunResult]:
     """One repetition of every label, as many at once as the executor can: for correctness runs only.
 
-    An executor with `run_many` (a local pool, Ray) fans the runs out, each
-    with the thread count it hands out (`run_threads`); without it the runs go
-    one by one. Results come back keyed by label, resumed or reused ones included.
+    An executor with `run_many` (a local pool, Ray) fans the runs out, with the
+    same thread count as every other run; without it the runs go one by one.
+    Results come back keyed by label, resumed or reused ones included.
     """
     fan_out = getattr(executor, "run_many", None)
     if fan_out is None:
         return {label: _run_counted(plan, executor, run_spec(plan, label, rep), progress, stage) for label in labels}
-    threads = executor.run_threads(plan.opts.threads)  # type: ignore[attr-defined]
     results: dict[str, RunResult] = {}
     pending: list[tuple[RunSpec, RunResult | None]] = []  # (isolated spec, a stored failure to rerun)
-    for spec in (with_threads(plan, run_spec(plan, label, rep), threads) for label in labels):
+    for spec in (run_spec(plan, label, rep) for label in labels):
         prior, earlier, resumed = runner.resumable(plan, spec, reusable(spec.label, rep))
         if prior is None:
             pending.append((runner.ready(plan, spec), earlier))
@@ -132,121 +99,8 @@ def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, p
 
 def _run_counted(plan: Plan, executor: Executor, spec: RunSpec, progress: Progress,
                  stage: str | None = None) -> RunResult:
-    result, resumed = run_one(plan, executor, spec, reusable(spec.label, spec.rep))
+    result, resumed = runner.run_or_resume(plan, executor, spec, reusable(spec.label, spec.rep))
     progress.step(spec.label, spec.rep, result, resumed, stage)
-    return result
-
-
-@dataclass
-class Execution:
-    """All runs of a compare, and why each candidate got the timing rounds it got."""
-
-    results: Results
-    notes: dict[str, str] = field(default_factory=dict)
-    rounds_run: int = 0
-    held_out: variants.VariantReport = field(default_factory=variants.VariantReport)
-
-
-def execute_plan(plan: Plan, executor: Executor) -> Execution:
-    """The equivalence round, then sequential timing rounds for the candidates that passed it."""
-    run = Execution({label: [] for label in plan.labels})
-    progress = Progress(plan)
-    equivalence_round(plan, executor, run, progress)
-    run.held_out = variants.check(plan, executor, run.results, plan.opts.variants, progress)
-    if plan.opts.quick:
-        return run
-    _warn_about_the_clock(plan, run)
-    remaining = timing_gate(plan, run)
-    for round_no in range(1, plan.opts.rounds + 1):
-        if not remaining:
-            break
-        timing_round(plan, executor, run, round_no, remaining, progress)
-        remaining = still_open(plan, run, remaining, round_no)
-    return run
-
-
-def equivalence_round(plan: Plan, executor: Executor, run: Execution, progress: Progress) -> None:
-    """Round 0: every branch once (and the baseline's twin, so its reproducibility is known).
-
-    These are correctness runs, so an executor that can fans them out (`--jobs`, Ray).
-    """
-    base, twin = plan.opts.baseline, plan.opts.baseline + C.SELF_SUFFIX
-    labels = [base, *([] if plan.opts.quick else [twin]), *plan.opts.candidates]
-    done = run_round(plan, executor, labels, 0, progress)
-    _stop_if_baseline_broken(plan, base, done[base])
-    for label in labels:
-        run.results[label].append(done[label])
-
-
-def _warn_about_the_clock(plan: Plan, run: Execution) -> None:
-    from harness.judge.analyse import clock_warnings
-
-    for warning in clock_warnings(plan, run.results):
-        log.warning("%s", warning)
-
-
-def timing_gate(plan: Plan, run: Execution) -> list[str]:
-    """Candidates whose equivalence round settles their verdict get no timing rounds; the rest go on."""
-    from harness.judge.analyse import not_timed_reason
-
-    remaining = []
-    for name in plan.opts.candidates:
-        reason = "NOT equivalent on a held-out variant" if name in run.held_out.findings else \
-            not_timed_reason(plan, run.results, name)
-        if reason is None:
-            remaining.append(name)
-        else:
-            run.notes[name] = f"not timed: {reason} after the equivalence round"
-            log.info("%s: %s", name, run.notes[name])
-    return remaining
-
-
-def timing_round(plan: Plan, executor: Executor, run: Execution, round_no: int, remaining: list[str],
-                 progress: Progress) -> None:
-    """One interleaved round: baseline, its twin and every open candidate, in a seeded shuffled order."""
-    labels = [plan.opts.baseline, plan.opts.baseline + C.SELF_SUFFIX, *remaining]
-    for label in stats.interleaved_schedule(labels, 1, C.SCHEDULE_SEED + round_no)[0]:
-        result = _run_and_record(plan, executor, run, label, round_no, progress)
-        _stop_if_baseline_broken(plan, label, result)
-    run.rounds_run = round_no
-
-
-def still_open(plan: Plan, run: Execution, remaining: list[str], round_no: int) -> list[str]:
-    """After a look, the candidates whose speed question is still open (all of them before the minimum)."""
-    from harness.judge.analyse import timing_state
-
-    looking = round_no >= min(stats.MIN_ROUNDS, plan.opts.rounds)
-    open_ = []
-    for name in remaining:
-        last = run.results[name][-1]
-        if not last.ok:
-            run.notes[name] = f"timing stopped: a run {last.status} in round {round_no}"
-            continue
-        state = timing_state(plan, run.results, name, final=round_no == plan.opts.rounds) if looking else "open"
-        note = stop_note(state, round_no, plan.opts.rounds)
-        if note is None:
-            open_.append(name)
-        else:
-            run.notes[name] = note
-    return open_
-
-
-def stop_note(state: str, round_no: int, cap: int) -> str | None:
-    """Why a candidate's timing stops after this round (None: it goes on)."""
-    if state == "settled":
-        return f"settled after {round_no} timing rounds"
-    if state == "futile":
-        return (f"stopped after {round_no} timing rounds: at this noise, rounds up to --repeat {cap} would settle it "
-                f"less than {stats.FUTILITY_POWER:.0%} of the time")
-    if round_no == cap:
-        return f"not settled after {round_no} timing rounds (--repeat {cap})"
-    return None
-
-
-def _run_and_record(plan: Plan, executor: Executor, run: Execution, label: str, rep: int,
-                    progress: Progress) -> RunResult:
-    result = _run_counted(plan, executor, run_spec(plan, label, rep), progress)
-    run.results[label].append(result)
     return result
 
 
@@ -297,12 +151,3 @@ class Progress:
         parts = [f"{agent} " + " ".join(f"{n} {word}" for word, n in sorted(counts.items()))
                  for agent, counts in sorted(self.tallies.items())]
         return " · " + "; ".join(parts) if parts else ""
-
-
-def _stop_if_baseline_broken(plan: Plan, label: str, result: RunResult) -> None:
-    """Without a working baseline there is nothing to compare outputs against (an infrastructure failure);
-    a task that compares no outputs (a race) only loses that baseline's times."""
-    if label == plan.opts.baseline and not result.ok and plan.task.judging.outputs:
-        tail = result.stderr_tail.strip().splitlines()
-        raise InfraError(f"the baseline run {result.status} ({tail[-1] if tail else 'no stderr'}); "
-                         f"nothing to compare against — see {plan.run_root}")

@@ -28,7 +28,7 @@ FINAL = (C.STATUS_OK, C.STATUS_FLAKY)
 
 def write_meta(spec: RunSpec) -> None:
     meta = {"label": spec.label, "name": spec.name, "sha": spec.sha, "rep": spec.rep, "command": spec.argv,
-            "env": spec.env, "timeout_s": spec.timeout_s, "device": spec.device, "sandbox": spec.sandbox,
+            "env": spec.env, "timeout_s": spec.timeout_s, "device": spec.device, "sandbox": spec.confinement.key,
             "max_rss_mb": spec.max_rss_mb, **spec.meta}
     write_json(spec.run_dir / C.META_FILE, meta)
 
@@ -42,7 +42,7 @@ def ready(plan: Plan, spec: RunSpec) -> RunSpec:
 
 def complete(plan: Plan, spec: RunSpec, outcome: Outcome) -> RunResult:
     """Copy the outputs into the store and read only the store, with the label's own parameters."""
-    captured = store.capture(spec.run_dir, plan.task)
+    captured = store.capture(spec, plan.task, plan.manifests.get(spec.sha), plan.store_budget)
     return collect.collect(spec, plan.task, plan.config_of(spec.label).params, outcome, captured)
 
 

@@ -17,16 +17,22 @@ import logging
 import os
 import shutil
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from harness import constants as C
+from harness.executors import RunSpec
 from harness.results import Artifact, ResultError, RunResult
 from harness.tasks import Task
 
 log = logging.getLogger(__name__)
 MAX_ARTIFACTS = 1000
-MAX_ARTIFACT_BYTES = 8 << 30
+MAX_ARTIFACT_BYTES = 8 << 30  # what one run's artifacts may add up to
+#: A single file above this is compared by checksum only (never stored, never decoded).
+MAX_STORED_FILE = 1 << 30
+#: What one compare's store may hold in all; beyond it, artifacts are compared by checksum only.
+MAX_COMPARE_STORE = 16 << 30
 LOG_FILES = (C.STDOUT_FILE, C.STDERR_FILE, C.STAMPS_FILE)
 CHUNK = 1 << 20
 
@@ -38,6 +44,23 @@ class Captured:
     artifacts: list[Artifact] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+
+
+class StoreBudget:
+    """The bytes one compare's store may still take: a run that writes gigabytes cannot fill the disk of the
+    harness (its files beyond the budget are compared by checksum only). Shared by the runs of a compare,
+    several of which may finish at once (--jobs)."""
+
+    def __init__(self, limit: int = MAX_COMPARE_STORE) -> None:
+        self.left = limit
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if size > self.left:
+                return False
+            self.left -= size
+            return True
 
 
 def sha256_of(path: Path) -> str:
@@ -60,20 +83,20 @@ def copy_hashed(source: Path, target: Path) -> str:
     return digest.hexdigest()
 
 
-def matching_files(output: Path, task: Task) -> list[tuple[PurePosixPath, int]]:
-    """(relative path, size) of every regular file under `output` that the artifact pattern names."""
+def matching_files(root: Path, task: Task) -> list[tuple[PurePosixPath, int]]:
+    """(path relative to `root`, size) of every regular file below it that the artifact pattern names."""
     found: list[tuple[PurePosixPath, int]] = []
     if not task.artifact_glob:  # a task whose runs write nothing to compare
         return found
-    for folder, dirs, names in os.walk(output, followlinks=False):
+    for folder, dirs, names in os.walk(root, followlinks=False):
         for name in names:
             path = Path(folder) / name
             try:
                 info = path.lstat()
             except OSError:
                 continue
-            rel = PurePosixPath(path.relative_to(output).as_posix())
-            if stat.S_ISREG(info.st_mode) and rel.match(task.artifact_glob) and task.artifact_key.search(name):
+            rel = PurePosixPath(path.relative_to(root).as_posix())
+            if stat.S_ISREG(info.st_mode) and rel.match(task.artifact_glob):
                 found.append((rel, info.st_size))
     return sorted(found)
 
@@ -100,40 +123,69 @@ def real_folder(path: Path, problems: list[str]) -> bool:
     return True
 
 
-def copy_artifacts(run_dir: Path, task: Task, problems: list[str]) -> list[Artifact]:
-    """The pattern's files, copied into the store and keyed by step (the last file of a step wins)."""
-    by_key: dict[int, Artifact] = {}
-    if not all(real_folder(run_dir / folder, problems) for folder in (C.SANDBOX_DIR, C.OUTPUT_DIR)):
+def artifact_root(spec: RunSpec, task: Task) -> Path:
+    """Where the run's artifacts are: its output folder ({output_dir}), or its own tree (a script that writes
+    into ./outputs by default, as the seed's does)."""
+    return spec.output_dir if task.artifact_root == "output" else spec.tree_dir
+
+
+def step_of(task: Task, name: str) -> int | None:
+    """The step a file belongs to, when the task's key pattern finds one in its name."""
+    found = task.artifact_key.search(name) if task.artifact_key is not None else None
+    return int(found["key"]) if found is not None else None
+
+
+def store_one(spec: RunSpec, source: Path, rel: PurePosixPath, key: int | None, budget: StoreBudget,
+              problems: list[str]) -> Artifact:
+    """Copy one artifact into the store (its checksum taken while copying) — or, over the caps, only hash it."""
+    size = source.lstat().st_size
+    if size > MAX_STORED_FILE or not budget.take(size):
+        problems.append(f"{rel} ({size} bytes) compared by checksum only: over the store's cap")
+        return Artifact(name=rel.as_posix(), key=key, path="", sha256=sha256_of(source), size=size)
+    stored = PurePosixPath(C.STORE_DIR) / rel
+    return Artifact(name=rel.as_posix(), key=key, path=stored.as_posix(), size=size,
+                    sha256=copy_hashed(source, spec.run_dir / stored))
+
+
+def copy_artifacts(spec: RunSpec, task: Task, pristine: dict[str, str], budget: StoreBudget,
+                   problems: list[str]) -> list[Artifact]:
+    """The pattern's files under the artifact root, each stored under its own name. In the run's tree, a file
+    the commit already had, unchanged (`pristine`: its manifest), is no output."""
+    root = artifact_root(spec, task)
+    if not all(real_folder(folder, problems) for folder in (spec.sandbox_dir or spec.run_dir, root)):
         return []
-    for rel, _ in _within_caps(matching_files(run_dir / C.OUTPUT_DIR, task), problems):
-        stored = PurePosixPath(C.STORE_DIR) / rel
+    found = []
+    for rel, _ in _within_caps(matching_files(root, task), problems):
+        source = root / rel
         try:
-            digest = copy_hashed(run_dir / C.OUTPUT_DIR / rel, run_dir / stored)
+            if pristine.get(rel.as_posix()) == sha256_of(source):
+                continue
+            found.append(store_one(spec, source, rel, step_of(task, rel.name), budget, problems))
         except OSError as exc:
             problems.append(f"{rel} could not be copied: {exc.strerror or exc}")
-            continue
-        key = int(task.artifact_key.search(rel.name)["key"])  # type: ignore[index]
-        by_key[key] = Artifact(key=key, path=stored.as_posix(), sha256=digest)
-    return [by_key[k] for k in sorted(by_key)]
+    return found
 
 
-def remove_sandbox(run_dir: Path) -> None:
+def remove_sandbox(spec: RunSpec) -> None:
     """The run's writable area goes once its outputs are copied: nothing in it is ever read again."""
-    shutil.rmtree(run_dir / C.SANDBOX_DIR, ignore_errors=True)
+    if spec.sandbox_dir is not None:
+        shutil.rmtree(spec.sandbox_dir, ignore_errors=True)
 
 
-def capture(run_dir: Path, task: Task) -> Captured:
+def capture(spec: RunSpec, task: Task, pristine: dict[str, str] | None = None,
+            budget: StoreBudget | None = None) -> Captured:
     """Copy the artifacts into the store, record every stored file's checksum, delete the sandbox."""
     problems: list[str] = []
-    artifacts = copy_artifacts(run_dir, task, problems)
-    files = {name: sha256_of(run_dir / name) for name in LOG_FILES if (run_dir / name).is_file()}
-    remove_sandbox(run_dir)
+    artifacts = copy_artifacts(spec, task, pristine if task.artifact_root == "tree" and pristine else {},
+                               budget or StoreBudget(), problems)
+    files = {name: sha256_of(spec.run_dir / name) for name in LOG_FILES if (spec.run_dir / name).is_file()}
+    remove_sandbox(spec)
     return Captured(artifacts, files, problems)
 
 
 def mismatch(run_dir: Path, result: RunResult) -> str | None:
     """The first stored file that is missing, not a regular file, or not what was recorded; None when all match."""
-    recorded = {a.path: a.sha256 for a in result.artifacts} | dict(result.files)
+    recorded = {a.path: a.sha256 for a in result.artifacts if a.path} | dict(result.files)
     for rel, digest in recorded.items():
         path = run_dir / rel
         if path.is_symlink() or not path.is_file():

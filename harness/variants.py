@@ -12,8 +12,9 @@ The draws are made with the operating system's randomness when a compare
 first needs them and stored in the run folder, so a resumed compare checks
 the same variants (and resumes their runs).
 
-Wiring: `check(plan, executor, results, n, progress)` right after the equivalence
-round, `apply(doc, report)` on the finished document.
+Wiring: `check(plan, executor, execution, n, progress)` right after the
+equivalence round records the variants and findings in the execution; the
+judge folds them into each candidate's verdict.
 """
 
 from __future__ import annotations
@@ -22,36 +23,24 @@ import hashlib
 import json
 import logging
 import random
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 from harness import layout
 from harness import constants as C
 from harness.errors import UsageProblem
+from harness.execution import Execution, Results
 from harness.executors import Executor
-from harness.judge import equivalence, verdicts
+from harness.judge import analyse
 from harness.jsonio import write_json
 from harness.plan import Plan
-from harness.results import CompareDocument, RunResult, Tolerance
+from harness.results import RunResult, Tolerance
+from harness.rounds import Progress, run_round
 from harness.tasks import TaskConfig, check_type
-
-if TYPE_CHECKING:
-    from harness.rounds import Progress
 
 log = logging.getLogger(__name__)
 DRAWS_FILE = "draws.json"
 ATTEMPTS_PER_VARIANT = 50
-Results = dict[str, list[RunResult]]
-
-
-@dataclass
-class VariantReport:
-    """What the variant checks found: the variants run, a finding per candidate that differed, warnings."""
-
-    variants: list[dict[str, str]] = field(default_factory=list)
-    findings: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
 
 
 def describe(variant: dict[str, str]) -> str:
@@ -119,74 +108,40 @@ def variant_plan(plan: Plan, variant: dict[str, str]) -> Plan:
 
 def run_variants(vplan: Plan, executor: Executor, labels: list[str], progress: Progress) -> dict[str, RunResult]:
     """One run of every label on the variant: correctness runs, so fanned out as far as the executor can."""
-    from harness.rounds import run_round  # the one way a round is run (isolated, resumable, cached)
-
     return run_round(vplan, executor, labels, 0, progress, stage="held-out variant")
 
 
-def tolerance(plan: Plan, results: Results) -> Tolerance:
-    """How far the baseline strays from itself so far (zero on a deterministic machine)."""
-    base = plan.opts.baseline
-    runs = [r for r in results.get(base, []) + results.get(base + C.SELF_SUFFIX, []) if r.ok]
-    heat = plan.run_root / layout.heatmap_dir(base + "-variants-self")
-    return equivalence.tolerance_from([equivalence.self_difference(runs[0], r, plan.task, plan.run_root, heat)
-                                       for r in runs[1:]])
-
-
 def matched_round_one(plan: Plan, results: Results, tol: Tolerance) -> list[str]:
-    """Candidates worth checking further: their first run is ok and equals the baseline's (metrics and artifacts)."""
+    """Candidates worth checking further: their first run is ok and equals the baseline's."""
     base = results[plan.opts.baseline][0]
-    heat = plan.run_root / layout.heatmap_dir("variants-precheck")
     return [name for name in plan.opts.candidates
-            if results.get(name) and difference(plan, base, results[name][0], tol, heat) is None]
-
-
-def difference(vplan: Plan, base: RunResult, cand: RunResult, tol: Tolerance, heat: Path) -> str | None:
-    """The diagnosis when the candidate's run differs from the baseline's (same parameters), else None."""
-    task = vplan.task
-    metrics = equivalence.compare_metrics(base.metrics, cand.metrics, task.step_key, tol.metric)
-    rows = equivalence.compare_artifacts(base, cand, task, vplan.run_root, heat, tol.pixels)
-    if cand.ok and metrics.match and equivalence.images_identical(rows):
-        return None
-    return equivalence.diagnose(cand, metrics, rows, task, vplan.opts.timeout_s)
+            if results.get(name) and analyse.judge_run(plan, name, base, results[name][0], tol).equivalent]
 
 
 def check_one(plan: Plan, executor: Executor, variant: dict[str, str], names: list[str], tol: Tolerance,
-              report: VariantReport, progress: Progress) -> None:
+              run: Execution, progress: Progress) -> None:
     """Run one variant for the baseline and `names` (all at once where the executor can); record who differs."""
     vplan = variant_plan(plan, variant)
     done = run_variants(vplan, executor, [plan.opts.baseline, *names], progress)
     base = done[plan.opts.baseline]
     if not base.ok:
-        report.warnings.append(f"variant {describe(variant)} skipped: the baseline run {base.status} on it")
+        run.variant_warnings.append(f"variant {describe(variant)} skipped: the baseline run {base.status} on it")
         return
     for name in names:
-        heat = vplan.run_root / layout.heatmap_dir(name)
-        found = difference(vplan, base, done[name], tol, heat)
-        if found is not None:
-            report.findings[name] = f"differs on variant {describe(variant)}: {found}"
+        found = analyse.judge_run(vplan, name, base, done[name], tol)
+        if not found.equivalent:
+            run.findings[name] = f"differs on variant {describe(variant)}: {found.diagnosis}"
 
 
-def check(plan: Plan, executor: Executor, results: Results, n: int, progress: Progress) -> VariantReport:
+def check(plan: Plan, executor: Executor, run: Execution, n: int, progress: Progress) -> None:
     """Call after the equivalence round: n held-out variants for every candidate that matched so far."""
-    report = VariantReport()
-    if n <= 0 or not plan.task.variants or not results.get(plan.opts.baseline):
-        return report
-    tol = tolerance(plan, results)
-    names = matched_round_one(plan, results, tol)
+    if n <= 0 or not plan.task.variants or not run.results.get(plan.opts.baseline):
+        return
+    tol, _ = analyse.baseline_tolerance(plan, run.results)
+    names = matched_round_one(plan, run.results, tol)
     if not names:
-        return report
-    report.variants = stored_draws(plan, n)
-    for variant in report.variants:
+        return
+    run.variants = stored_draws(plan, n)
+    for variant in run.variants:
         log.info("held-out variant %s", describe(variant))
-        check_one(plan, executor, variant, [m for m in names if m not in report.findings], tol, report, progress)
-    return report
-
-
-def apply(doc: CompareDocument, report: VariantReport) -> CompareDocument:
-    """The document with every candidate that differed on a variant marked NOT equivalent, and the variants listed."""
-    candidates = [c.model_copy(update={"equivalent": False, "verdict": verdicts.NOT_EQUIVALENT,
-                                       "diagnosis": report.findings[c.name]})
-                  if c.name in report.findings and c.equivalent else c for c in doc.candidates]
-    return doc.model_copy(update={"candidates": candidates, "variants": report.variants,
-                                  "warnings": [*doc.warnings, *report.warnings]})
+        check_one(plan, executor, variant, [m for m in names if m not in run.findings], tol, run, progress)

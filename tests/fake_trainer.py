@@ -1,7 +1,8 @@
 """A tiny stand-in for the polytope trainer, for tests of the harness itself.
 
-Same flags, same log format, same three-panel PNG layout (boundaries pure red
-in the first panel) as the real trainer, but numpy-only and instant. Branches
+The seed command's flags (and no others), the same log format, the same
+three-panel PNG layout (boundaries pure red in the first panel) written into
+./outputs as the real trainer does by default, but numpy-only and instant. Branches
 of a temporary git repository flip one of the knobs below, so each branch is
 a known kind of "optimisation" the harness must recognise.
 """
@@ -22,13 +23,14 @@ FLAKY = False          # losses depend on the clock: the branch does not reprodu
 
 
 def main():
-    p = argparse.ArgumentParser()
-    for flag in ("--input", "--shape", "--output-dir"):
+    p = argparse.ArgumentParser()  # the seed's flags exactly: no --device, no --output-dir
+    for flag in ("--input", "--shape"):
         p.add_argument(flag, required=True)
-    p.add_argument("--device", default="cpu")
     for flag in ("--epochs", "--seed", "--points", "--save-interval"):
         p.add_argument(flag, type=int, required=True)
     a = p.parse_args()
+    a.output_dir = "./outputs"
+    Path(a.output_dir).mkdir(exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
     log = logging.getLogger("polytope_nn")
     img = np.asarray(Image.open(a.input).convert("L"))

@@ -65,7 +65,7 @@ def polytope_run(b: Behaviour, rep: int, save_interval: int = 2) -> ScriptedRun:
             t += timedelta(seconds=b.vis_s * k)
             lines.append(f"{_stamp(t)} - polytope_nn - INFO - Visualization @ epoch {epoch}: {b.vis_s * k:.2f}s")
             stamps.append((t - START).total_seconds())
-            files[f"ring_epoch_{epoch:04d}.png"] = png(b.pixel)
+            files[f"outputs/ring_epoch_{epoch:04d}.png"] = png(b.pixel)
     wall = (t - START).total_seconds() + 1.0
     if b.status != "ok":
         stderr = "\n".join(lines[:2]) + "\n" + b.stderr

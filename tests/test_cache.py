@@ -51,8 +51,8 @@ def test_a_cached_candidate_is_judged_like_a_fresh_one(fake_repo: Path, tmp_path
 
 @pytest.mark.parametrize(
     "change",
-    [{"overrides": ["epochs=6"]}, {"python": "wrapper"}, {"timeout_s": 99.0}],
-    ids=["parameter", "interpreter", "timeout"],
+    [{"overrides": ["epochs=6"]}, {"python": "wrapper"}, {"max_rss_mb": 4000.0}],
+    ids=["parameter", "interpreter", "memory-cap"],
 )
 def test_a_changed_run_key_misses(fake_repo: Path, tmp_path: Path, change: dict) -> None:
     gate(fake_repo, tmp_path, "same")

@@ -105,7 +105,7 @@ def test_shared_outputs_hold_no_absolute_path(gated: tuple[Result, Path]) -> Non
     for name in ("r.md", "r.json", "r.xml", "summary.md"):
         text = (tmp / name).read_text()
         assert str(tmp) not in text and str(Path.home()) not in text and sys.executable not in text, name
-    assert "<work-dir>/runs/" in (tmp / "r.md").read_text()  # the crash's traceback, scrubbed
+    assert "<sandbox>/src/" in (tmp / "r.md").read_text()  # the crash's traceback, scrubbed
 
 
 def test_without_github_no_annotations_and_no_summary(fake_repo: Path, tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def test_json_has_the_documented_shape(fake_repo: Path, tmp_path: Path) -> None:
     assert set(same["speedup"]) == {"train_epoch", "visualise", "period", "wall"}
     assert same["sha"] == git.Repo(fake_repo).commit("same").hexsha
     assert (same["equivalent"], rng["equivalent"], rng["losses_match"]) == (True, False, False)
-    assert rng["losses"]["first_divergent"] == 1 and data["schema"] == "evalharness.compare/2"
+    assert rng["losses"]["first_divergent"] == 1 and data["schema"] == "evalharness.compare/3"
 
 
 def test_collision_details_and_heatmap(fake_repo: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""--jobs: correctness runs at once with the cores split; the same verdicts and outputs as one at a time."""
+"""--jobs: correctness runs at once, each with the timed runs' thread count; the same verdicts and outputs as one
+at a time, under the same run keys (a run cannot tell from its thread variables which round it is in)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from harness.commands.compare import run_compare
 from harness.executors import Outcome, RunSpec
 from harness.executors.local import LocalExecutor
-from harness.executors.pool import PoolExecutor, split_cores
+from harness.executors.pool import PoolExecutor, default_jobs
 from harness.plan import CompareOptions
 from harness.results import RunResult
 
@@ -21,7 +22,7 @@ CANDIDATES = ["same", "rng", "pixel", "collide", "crash"]
 def compare_with(jobs: int, fake_repo: Path, work: Path) -> tuple[dict, dict]:
     """(candidate → verdict and diagnosis, label → what the run produced) of one --quick compare."""
     opts = CompareOptions(baseline="base", preset="small", variants=0, candidates=CANDIDATES, repo=str(fake_repo), work_dir=work, quick=True,
-                          threads=2)
+                          threads=1)
     done = run_compare(opts, PoolExecutor(LocalExecutor(), jobs, cores=2))
     verdicts = {c.name: (c.verdict, c.diagnosis, c.equivalent) for c in done.doc.candidates}
     runs = {r.label: r for r in (RunResult.load(p) for p in done.run_root.glob("*/rep-000/result.json"))}
@@ -38,22 +39,17 @@ def test_two_jobs_give_the_same_verdicts_and_outputs_as_one(fake_repo: Path, tmp
     assert parallel_verdicts == serial_verdicts
     assert serial_verdicts["same"][2] and serial_verdicts["crash"][0] == "crashed"
     assert {k: produced(r) for k, r in parallel_runs.items()} == {k: produced(r) for k, r in serial_runs.items()}
-    # the cores were split: two runs of one thread each, and the run key says so
+    # every run, one at a time or two at once, has the thread count the timed runs would have: the same keys
     meta = json.loads(next((tmp_path / "two").glob("runs/*/same-*/rep-000/meta.json")).read_text())
     assert meta["env"]["OMP_NUM_THREADS"] == "1" and meta["run_key"]["threads"] == 1
-    assert parallel_runs["same"].key != serial_runs["same"].key
+    assert parallel_runs["same"].key == serial_runs["same"].key
 
 
-@pytest.mark.parametrize("jobs, threads, cores, expected", [(2, 2, 2, (2, 1)), (4, 1, 2, (2, 1)), (1, 2, 2, (1, 2)),
-                                                            (3, 8, 16, (3, 5)), (2, 1, 1, (1, 1))])
-def test_cores_are_split_so_that_jobs_times_threads_fit(jobs: int, threads: int, cores: int,
-                                                        expected: tuple[int, int]) -> None:
-    assert split_cores(jobs, threads, cores) == expected
-
-
-def test_one_job_keeps_the_thread_count_asked_for() -> None:
-    assert PoolExecutor(LocalExecutor(), 1, cores=2).run_threads(4) == 4
-    assert PoolExecutor(LocalExecutor(), 2, cores=2).run_threads(4) == 1
+@pytest.mark.parametrize("threads, cores, expected", [(1, 2, 2), (2, 2, 1), (7, 8, 1), (3, 16, 5), (4, 1, 1)])
+def test_by_default_as_many_runs_at_once_as_the_cores_hold_at_the_runs_thread_count(threads: int, cores: int,
+                                                                                    expected: int) -> None:
+    assert default_jobs(threads, cores) == expected
+    assert PoolExecutor(LocalExecutor(), 0, cores=cores, threads=threads).jobs == expected
 
 
 class Rendezvous:

@@ -10,8 +10,10 @@ is checked on a real compare.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
 import shutil
 import sys
@@ -24,6 +26,7 @@ from harness import export
 from harness.commands.compare import run_compare
 from harness.executors import RunSpec, reaper, sandbox
 from harness.executors.local import LocalExecutor
+from harness.environment import fingerprint
 from harness.executors.pool import PoolExecutor
 from harness.plan import CompareOptions
 from harness.results import RunResult
@@ -33,19 +36,30 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKER = "colorsys"  # a module nothing else here imports: in sys.modules at start only when forked warm
 
 
+@functools.cache
+def confinement() -> tuple[sandbox.Confinement, tuple[Path, ...]]:
+    """The strongest confinement here and what a run of this interpreter may read, as a compare decides them."""
+    env = sandbox.child_env(1)
+    _, paths = fingerprint(sys.executable, env, 1)
+    reads = sandbox.read_paths({"paths": paths}, env, [], [Path.home(), ROOT])
+    return sandbox.choose("auto", reads), reads
+
+
 def make_spec(tmp_path: Path, name: str, argv: list[str], preload: tuple[str, ...], timeout_s: float = 60,
-              source: Path | None = None) -> RunSpec:
-    """A run folder laid out as isolation.prepare lays it out, confined to its sandbox folder."""
+              source: Path | None = None, reads: tuple[Path, ...] = ()) -> RunSpec:
+    """A run laid out as isolation.prepare lays it out: a sandbox under a random name, confined to it."""
     run_dir = tmp_path / name
-    box = run_dir / "sandbox"
-    src, home, tmp, out = box / "source", box / "home", box / "tmp", box / "output"
+    run_dir.mkdir(parents=True)
+    box = sandbox.new_sandbox()
+    src, home, tmp, out = box / "src", box / "home", box / "tmp", box / "output"
     for folder in (home, tmp, out):
         folder.mkdir(parents=True)
     shutil.copytree(source, src) if source else src.mkdir()
     token = reaper.new_token()
     env = sandbox.run_env(sandbox.child_env(1), home, tmp, token)
-    return RunSpec(name, name, "0" * 40, 0, src, argv, run_dir, env, timeout_s, writable=(box,),
-                   sandbox=sandbox.choose("auto").level, token=token, preload=preload)
+    level, readable = confinement()
+    return RunSpec(name, name, "0" * 40, 0, src, argv, run_dir, env, timeout_s, sandbox_dir=box, writable=(box,),
+                   readable=(*readable, *reads), confinement=level, token=token, preload=preload)
 
 
 def script_spec(tmp_path: Path, name: str, text: str, preload: tuple[str, ...] = (MARKER,), **kw) -> RunSpec:
@@ -88,7 +102,8 @@ def test_a_warm_run_sees_only_its_own_descriptors_environment_and_folder(tmp_pat
     spec = RunSpec(**{**spec.__dict__, "env": {**spec.env, "PYTHONPATH": str(mods)}})
     outcome = executor.run(spec)
     seen = json.loads((spec.run_dir / "stdout.txt").read_text())
-    assert (outcome.status, seen["warm"], seen["escaped"]) == ("ok", True, False)
+    assert (outcome.status, seen["warm"]) == ("ok", True)
+    assert not (spec.sandbox_dir.parent / "escaped.txt").exists()  # denied, or written to the run's private /tmp
     assert (seen["argv"], seen["main"]) == (["./probe.py", "an-argument"], "__main__")
     assert Path(seen["path0"]) == Path(seen["cwd"]) == spec.cwd.resolve()
     assert (seen["home"], seen["tmp"], seen["token"]) == (spec.env["HOME"], spec.env["TMPDIR"], spec.token)
@@ -126,11 +141,9 @@ def test_a_module_run_with_dash_m_forks_warm_too(tmp_path: Path, executor) -> No
 
 
 HANG = """\
-import os, tempfile, time
+import os, time
 if os.fork() == 0:
     os.setsid()  # leaves the run's session: found by the process tree, not the group
-with open(os.path.join(tempfile.gettempdir(), "pids"), "a") as f:
-    f.write(f"{os.getpid()} ")
 time.sleep(120)
 """
 
@@ -138,8 +151,8 @@ time.sleep(120)
 def test_a_warm_run_past_its_timeout_is_killed_and_the_server_serves_the_next(tmp_path: Path, executor) -> None:
     hang = script_spec(tmp_path, "hang", HANG, timeout_s=2)
     assert executor.run(hang).status == "timeout"
-    pids = [int(p) for p in (Path(hang.env["TMPDIR"]) / "pids").read_text().split()]
-    assert len(pids) == 2 and not [p for p in pids if Path(f"/proc/{p}").exists()], "a process of the run survived"
+    mine = reaper.children(os.getpid())  # this test's own children (the warm-start server): not the run's
+    assert reaper.run_processes(0, hang.token, mine) == set(), "a process of the run survived"
     after = script_spec(tmp_path, "after", PROBE)
     assert executor.run(after).status == "ok"
     assert json.loads((after.run_dir / "stdout.txt").read_text())["warm"] is True
@@ -163,8 +176,8 @@ def test_a_warm_run_of_the_real_trainer_writes_what_a_cold_run_writes(tmp_path: 
             "--save-interval", "1", "--device", "cpu"]
     logs, images = {}, {}
     for start, preload in (("cold", ()), ("warm", load_task().preload)):
-        spec = make_spec(tmp_path, start, [], preload, source=ROOT / "baseline")
-        out = spec.run_dir / "sandbox" / "output"
+        spec = make_spec(tmp_path, start, [], preload, source=ROOT / "baseline", reads=(ring,))
+        out = spec.output_dir
         spec = RunSpec(**{**spec.__dict__, "argv": [sys.executable, "./draw-poly-while-training.py", *args,
                                                     "--output-dir", str(out)]})
         assert executor.run(spec).status == "ok"
@@ -177,12 +190,14 @@ def test_a_warm_run_of_the_real_trainer_writes_what_a_cold_run_writes(tmp_path: 
 
 
 @pytest.mark.parametrize(("quick", "start", "expected"), [
-    (False, "warm", {0: "warm", 1: "cold", 2: "cold"}),  # timed rounds always cold
-    (True, "warm", {0: "cold"}),  # --quick shows round 0's times: cold
-    (False, "cold", {0: "cold", 1: "cold", 2: "cold"}),
+    (False, "warm", {0: "cold", 1: "cold", 2: "cold"}),  # timing rounds follow: every run cold, checked or timed
+    (True, "warm", {0: "warm"}),  # only correctness runs: every run warm
+    (True, "cold", {0: "cold"}),
 ])
-def test_only_correctness_runs_whose_times_nobody_reads_start_warm(fake_repo: Path, tmp_path: Path, quick: bool,
-                                                                    start: str, expected: dict[int, str]) -> None:
+def test_every_run_of_a_compare_starts_the_same_way(fake_repo: Path, tmp_path: Path, quick: bool, start: str,
+                                                    expected: dict[int, str]) -> None:
+    """A run that could tell a checked round from a timed one ("torch" already imported) could compute honestly
+    only when checked: warm start only where no run is timed."""
     opts = CompareOptions(baseline="base", candidates=["same", "rng"], preset="small", variants=0,
                           repo=str(fake_repo), work_dir=tmp_path, quick=quick, repeat=2, start=start)
     own_executor = LocalExecutor()
@@ -190,21 +205,23 @@ def test_only_correctness_runs_whose_times_nobody_reads_start_warm(fake_repo: Pa
         done = run_compare(opts, own_executor)
     finally:
         own_executor.close()
-    runs = [RunResult.load(p) for p in done.run_root.glob("same-*/rep-*/result.json")]
+    every = [RunResult.load(p) for p in done.run_root.glob("*/rep-*/result.json")]
+    assert {r.start for r in every} == {expected[0]}
+    runs = [r for r in every if r.label == "same"]
     assert {r.rep: r.start for r in runs} == expected
     same, rng = done.doc.candidates
     assert (same.equivalent, rng.verdict) == (True, "NOT equivalent")
-    assert same.timing["period"] is not None  # from its cold runs (timed, or --quick's one)
-    if expected[0] == "warm":  # the untimed candidate's only run forked warm: no times, and it says why
+    if expected[0] == "warm":  # forked warm: no times, and it says why
         assert (rng.speedup["period"], rng.timing["period"]) == (None, None)
         assert rng.speed["period"].reason.endswith("its one run forked warm, so no times are shown")
         assert done.doc.environment["start"] == (
-            "4 of 10 runs (correctness only, their times unused) forked from a process that had imported "
-            "torch, torch.optim, torch._dynamo, numpy, PIL.Image; every timed run in a fresh interpreter")
+            "3 of 3 runs (correctness only, their times unused) forked from a process that had imported "
+            "torch, torch.optim, torch._dynamo, numpy, PIL.Image")
         report = tmp_path / "report.md"
         export.write_outputs(done.doc, {"md": report}, done.run_root)
-        assert "Start of the runs: 4 of 10 runs (correctness only" in report.read_text()
+        assert "Start of the runs: 3 of 3 runs (correctness only" in report.read_text()
     else:
+        assert same.timing["period"] is not None
         assert done.doc.environment["start"] == "cold: every run in a fresh interpreter"
 
 

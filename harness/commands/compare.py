@@ -7,15 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import constants as C
-from harness import export, intake, portable, variants
+from harness import export, portable
 from harness.commands import harness_info
 from harness.executors import Executor, make_executor
-from harness.judge import integrity
 from harness.judge.analyse import analyse
 from harness.judge.leaderboard import has_agents
 from harness.plan import CompareOptions, plan_compare
 from harness.results import CompareDocument
-from harness.rounds import execute_plan
+from harness.schedule import execute_plan
 from harness.tasks import TaskConfig
 
 log = logging.getLogger(__name__)
@@ -41,13 +40,11 @@ def run_compare(opts: CompareOptions, executor: Executor | None = None, config: 
     """Plan (locking the run folder), execute, check held-out variants, analyse; compare.json goes in the run folder."""
     plan = plan_compare(opts, config)
     own = executor is None
-    executor = executor or make_executor(opts.executor, opts.jobs, opts.address)
+    executor = executor or make_executor(opts.executor, opts.jobs, opts.address, opts.threads)
     try:
         log.info("run folder %s (confinement: %s)", plan.run_root, plan.confinement.level)
         execution = execute_plan(plan, executor)
         doc = analyse(plan, execution, harness_info(), source_label(opts))
-        doc = variants.apply(integrity.apply(doc, execution.results), execution.held_out)
-        doc = intake.annotate(doc, plan.attempts, plan.rejected)
         doc = portable.scrub_document(doc, portable.aliases(plan.opts.work_dir))
         export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
     finally:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.executors.sandbox import NONE, Confinement
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -34,11 +36,24 @@ class RunSpec:
     key: str = ""  # digest of the run key (plan.Plan.run_key): what the outputs may depend on
     meta: dict[str, Any] = field(default_factory=dict)
     # How the run is confined (filled by harness.isolation.prepare just before it runs):
+    sandbox_dir: Path | None = None  # its tree (src/), output/, home/ and tmp/: all it may write, under a random name
     writable: tuple[Path, ...] = ()  # the only folders it may write (under confinement)
-    sandbox: str = "none"  # confinement level in force (harness.executors.sandbox)
+    readable: tuple[Path, ...] = ()  # what it may read besides them (when reads are confined)
+    confinement: Confinement = NONE  # the level in force (harness.executors.sandbox)
     token: str = ""  # marks every process of this run (reaper)
     max_rss_mb: float | None = None  # peak memory cap, enforced by the executor
     preload: tuple[str, ...] = ()  # modules a warm start imports once for every run (executors/zygote.py); () = cold
+    origin: RunSpec | None = None  # the spec before isolation: a rerun is isolated afresh from it
+
+    @property
+    def output_dir(self) -> Path:
+        """Where `{output_dir}` points: inside the sandbox (the run folder itself before isolation)."""
+        return (self.sandbox_dir or self.run_dir) / "output"
+
+    @property
+    def tree_dir(self) -> Path:
+        """The run's own fresh copy of its commit (its working folder)."""
+        return (self.sandbox_dir or self.run_dir) / "src"
 
 
 @dataclass(frozen=True)
@@ -65,9 +80,9 @@ class Executor(Protocol):
         ...
 
 
-def make_executor(name: str, jobs: int = 0, address: str | None = None) -> Executor:
-    """The executor named on the command line: `local` (a pool of `jobs` for correctness runs, 0: one per core)
-    or `ray`."""
+def make_executor(name: str, jobs: int = 0, address: str | None = None, threads: int = 1) -> Executor:
+    """The executor named on the command line: `local` (a pool of `jobs` for correctness runs, 0: as many as
+    the cores hold at `threads` each) or `ray`."""
     from harness.errors import UsageProblem
 
     if name == "local":
@@ -76,7 +91,7 @@ def make_executor(name: str, jobs: int = 0, address: str | None = None) -> Execu
         from harness.executors.local import LocalExecutor
         from harness.executors.pool import PoolExecutor
 
-        return PoolExecutor(LocalExecutor(), jobs)
+        return PoolExecutor(LocalExecutor(), jobs, threads=threads)
     if name == "ray":
         from harness.executors.ray import RayExecutor
 

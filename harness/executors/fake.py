@@ -23,7 +23,8 @@ class ScriptedRun:
 
     stdout: str = ""
     stderr: str = ""
-    files: dict[str, bytes] = field(default_factory=dict)  # name → bytes, written under the run's output folder
+    files: dict[str, bytes] = field(default_factory=dict)  # path → bytes, relative to the run's working folder (its
+    # tree), or to its output folder when the path starts with "{output_dir}/"
     status: str = C.STATUS_OK
     returncode: int | None = 0
     wall_s: float = 1.0
@@ -55,9 +56,10 @@ class FakeExecutor:
         (spec.run_dir / C.STDOUT_FILE).write_text(played.stdout, encoding="utf-8")
         (spec.run_dir / C.STDERR_FILE).write_text(played.stderr, encoding="utf-8")
         write_json(spec.run_dir / C.STAMPS_FILE, _stamps(played))
-        output = spec.run_dir / C.OUTPUT_DIR
-        output.mkdir(parents=True, exist_ok=True)
         for name, data in played.files.items():
-            (output / name).write_bytes(data)
+            inside, _, rest = name.partition("{output_dir}/")
+            target = spec.output_dir / rest if not inside and rest else spec.tree_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
         cpu = played.cpu_s if played.cpu_s is not None else played.wall_s
         return Outcome(played.status, played.returncode, played.wall_s, played.peak_rss_mb, cpu, "fake", played.detail)

@@ -62,7 +62,7 @@ class ColdChild:
     """A run started as a fresh interpreter (the launcher exec's the command): the harness's own child."""
 
     def __init__(self, spec: RunSpec, report_fd: int) -> None:
-        argv = sandbox.launcher(spec.sandbox, spec.writable, spec.argv, report_fd)
+        argv = sandbox.launcher(spec.confinement, spec.writable, spec.readable, spec.argv, report_fd)
         try:
             self.proc = subprocess.Popen(argv, cwd=spec.cwd, env=spec.env, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -107,14 +107,16 @@ def tree_rss_mb(root: int, token: str, known: set[int], keep: frozenset[int] = f
     """Resident memory of the run's own processes, from /proc (what the cap is enforced on).
 
     Not its launcher (`root`: harness code; a warm one is a fork of the server, whose pages the run's
-    process already counts), nor the other runs in flight or the warm-start servers (`keep`).
+    process already counts), nor the init of its PID namespace (the launcher's fork, likewise), nor the
+    other runs in flight or the warm-start servers (`keep`).
     """
     total = 0
     for pid in reaper.run_processes(root, token, known, keep) - {root}:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+            if status.get("NSpid", "").split()[1:] == ["1"]:
+                continue  # the namespace's init: harness code, not the run's
+            total += int(status.get("VmRSS", "0 kB").split()[0])
         except (OSError, ValueError, IndexError):
             continue
     return total / 1024.0
@@ -214,7 +216,7 @@ def verdict_of(ending: Ending, returncode: int | None, peak_mb: float, spec: Run
     sig = _signal_name(returncode)
     cap = spec.max_rss_mb
     if ending.reason == "timeout":
-        return C.STATUS_TIMEOUT, ""
+        return C.STATUS_TIMEOUT, f"timed out after {spec.timeout_s:g}s"
     if ending.reason == "memory" or (cap is not None and peak_mb > cap):
         peak = ending.peak_mb if ending.reason == "memory" else peak_mb
         return C.STATUS_MEMORY, f"peak RSS {peak:.0f} MB over the --max-rss cap of {cap:g} MB (killed with SIGKILL)"
@@ -258,13 +260,18 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._servers = warm.Servers()  # warm-start servers (their processes are spared by every sweep)
 
-    def _start(self, spec: RunSpec, report_w: int) -> Child:
+    def _server(self, spec: RunSpec) -> warm.Zygote | None:
+        """The warm-start server this run forks from, once it is ready (waited for before the run's clock
+        starts: its imports are no part of the run); None: the run starts cold."""
+        with self._lock:
+            server = self._servers.spawn(spec)
+        return server if server is not None and server.ready(self.warm_wait_s) else None
+
+    def _start(self, spec: RunSpec, report_w: int, server: warm.Zygote | None) -> Child:
         """Start and register a launcher in one step: a sweep running meanwhile in another thread (--jobs)
         must never see a launcher that already exited but is not yet known as ours, or it reaps it.
         A spec with a preload list forks from a warm-start server when one works, else starts cold."""
-        with self._lock:
-            server = self._servers.spawn(spec)
-        warm_ok = server is not None and server.ready(self.warm_wait_s)
+        warm_ok = server is not None
         with self._lock:
             proc = _launch_warm(server, spec, report_w) if warm_ok and server else None
             proc = proc or ColdChild(spec, report_w)
@@ -303,10 +310,11 @@ class LocalExecutor:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
         known = reaper.children(os.getpid())
         sinks = {"stdout": LogSink(spec.run_dir / C.STDOUT_FILE), "stderr": LogSink(spec.run_dir / C.STDERR_FILE)}
+        server = self._server(spec)
         report_r, report_w = os.pipe()
         start = time.perf_counter()
         try:
-            proc = self._start(spec, report_w)
+            proc = self._start(spec, report_w, server)
         finally:
             os.close(report_w)
         watch = Watch(proc, sinks, spec, start, known, self._spared_now)

@@ -2,9 +2,11 @@
 
 Correctness runs (the equivalence round, `check`) only need each run's outputs,
 so they may share the machine; timed runs never do, or the ratios measure the
-neighbours. The cores are split so that jobs × threads ≤ cores: each parallel
-run gets OMP/MKL threads = cores // jobs (the thread count is part of the run
-key and the child environment, so a parallel run is recognised as what it was).
+neighbours. Every run of a compare gets the same thread count (the timed
+runs'): the thread variables are part of what a run can see, and a run that
+could tell a checked round from a timed one could compute honestly only when
+checked. So the pool runs as many at once as the cores hold at that count
+(cores // threads, at least one) unless --jobs says otherwise.
 """
 
 from __future__ import annotations
@@ -23,21 +25,21 @@ log = logging.getLogger(__name__)
 Done = Callable[[int, Outcome], None]
 
 
-def split_cores(jobs: int, threads: int, cores: int) -> tuple[int, int]:
-    """(runs at once, threads per run) with runs × threads ≤ cores, as close to what was asked as fits."""
-    jobs = max(1, min(jobs, cores))
-    return jobs, max(1, min(threads, cores // jobs))
+def default_jobs(threads: int, cores: int) -> int:
+    """Runs at once when --jobs is 0: as many as fit the cores at the runs' thread count."""
+    return max(1, cores // max(1, threads))
 
 
 class PoolExecutor:
     """Wraps a one-at-a-time executor: `run` stays serial (timing), `run_many` fans out (correctness)."""
 
-    def __init__(self, inner: Executor, jobs: int = 0, cores: int | None = None) -> None:
+    def __init__(self, inner: Executor, jobs: int = 0, cores: int | None = None, threads: int = 1) -> None:
         self.inner, self.name = inner, inner.name
         self.cores = cores or usable_cores()
-        self.jobs = split_cores(jobs or self.cores, 1, self.cores)[0]
-        if self.jobs < jobs:
-            log.info("--jobs %d on %d cores: running %d at a time", jobs, self.cores, self.jobs)
+        self.jobs = jobs or default_jobs(threads, self.cores)
+        if self.jobs * threads > self.cores:
+            log.info("--jobs %d × %d threads on %d cores: correctness runs share cores (their times are not used)",
+                     self.jobs, threads, self.cores)
         self._timed = threading.Lock()
 
     def run(self, spec: RunSpec) -> Outcome:
@@ -50,10 +52,6 @@ class PoolExecutor:
         close = getattr(self.inner, "close", None)
         if close is not None:
             close()
-
-    def run_threads(self, threads: int) -> int:
-        """The thread count each of `run_many`'s runs gets: jobs × threads ≤ cores (one job: as asked)."""
-        return threads if self.jobs == 1 else split_cores(self.jobs, threads, self.cores)[1]
 
     def _abort_running(self) -> None:
         """Stop the runs in flight, where the inner executor can (else leaving the pool waits for them)."""

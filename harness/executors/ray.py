@@ -56,10 +56,12 @@ CACHE_DIR = "evalharness-ray"
 
 @dataclass(frozen=True)
 class NodeRun:
-    """What a node sends back: the harness's observations and the run folder's files."""
+    """What a node sends back: the harness's observations, the run folder's files (logs, stamps) and the
+    sandbox's (its outputs, for the driver to store)."""
 
     outcome: Outcome
     files: dict[str, bytes]
+    sandbox: dict[str, bytes]
 
 
 # --------------------------------------------------------------------------- #
@@ -79,11 +81,11 @@ def node_cache() -> Path:
     return root
 
 
-def unpack(archive: bytes, run_dir: Path) -> None:
-    """The run folder as the driver prepared it (the commit's fresh copy, empty output, HOME and TMPDIR)."""
-    run_dir.mkdir(parents=True)
+def unpack(archive: bytes, box: Path) -> None:
+    """The sandbox as the driver prepared it (the commit's fresh copy, empty output, HOME and TMPDIR)."""
+    box.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        tar.extractall(run_dir, filter="data")
+        tar.extractall(box, filter="data")
 
 
 def store_inputs(cache: Path, inputs: dict[str, Any]) -> dict[str, str]:
@@ -107,34 +109,50 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:24]
 
 
-def relocate(spec: RunSpec, run_dir: Path, files: dict[str, str]) -> RunSpec:
-    """The spec with driver paths replaced by this node's: the run folder (tree, sandbox, HOME, TMPDIR) and inputs."""
+def relocate(spec: RunSpec, run_dir: Path, box: Path, files: dict[str, str]) -> RunSpec:
+    """The spec with driver paths replaced by this node's: the run folder, the sandbox (tree, output, HOME,
+    TMPDIR) and the inputs (which the run may read where they now lie)."""
+    old_box = spec.sandbox_dir or spec.run_dir
+
     def move(token: str) -> str:
         if token in files:
             return files[token]
         path = Path(token)
-        if path.is_absolute() and path.is_relative_to(spec.run_dir):
-            return str(run_dir / path.relative_to(spec.run_dir))
+        for old, new in ((old_box, box), (spec.run_dir, run_dir)):
+            if path.is_absolute() and path.is_relative_to(old):
+                return str(new / path.relative_to(old))
         return token
 
-    return replace(spec, cwd=Path(move(str(spec.cwd))), run_dir=run_dir, argv=[spec.argv[0], *map(move, spec.argv[1:])],
-                   env={k: move(v) for k, v in spec.env.items()}, writable=tuple(Path(move(str(p))) for p in spec.writable))
+    readable = (*spec.readable, *(Path(p).parent for p in files.values()))
+    return replace(spec, cwd=Path(move(str(spec.cwd))), run_dir=run_dir, sandbox_dir=box,
+                   argv=[spec.argv[0], *map(move, spec.argv[1:])], env={k: move(v) for k, v in spec.env.items()},
+                   writable=(box,), readable=readable)
 
 
-def read_back(run_dir: Path) -> dict[str, bytes]:
-    """Every regular file of the run folder (symlinks are not followed), up to MAX_RETURN_BYTES."""
-    files, total, dropped = {}, 0, []
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()):
+def read_back(folder: Path, budget: list[int], dropped: list[str]) -> dict[str, bytes]:
+    """Every regular file of a folder (symlinks are not followed), while the shared `budget` of bytes lasts."""
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
         size = path.stat().st_size
-        if total + size > MAX_RETURN_BYTES:
-            dropped.append(path.relative_to(run_dir).as_posix())
+        if size > budget[0]:
+            dropped.append(path.relative_to(folder).as_posix())
             continue
-        files[path.relative_to(run_dir).as_posix()] = path.read_bytes()
-        total += size
+        files[path.relative_to(folder).as_posix()] = path.read_bytes()
+        budget[0] -= size
+    return files
+
+
+def send_back(run_dir: Path, box: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The run folder's files and the sandbox's outputs, up to MAX_RETURN_BYTES in all (stderr says what not)."""
+    budget, dropped = [MAX_RETURN_BYTES], []
+    files = read_back(run_dir, budget, dropped)
+    outputs = read_back(box / "output", budget, dropped) if (box / "output").is_dir() else {}
+    tree = read_back(box / "src", budget, dropped) if (box / "src").is_dir() else {}
+    sandbox = {**{f"output/{k}": v for k, v in outputs.items()}, **{f"src/{k}": v for k, v in tree.items()}}
     if dropped:
         note = f"\nevalharness: not sent back from the node (over {MAX_RETURN_BYTES} bytes): {', '.join(dropped)}\n"
         files[C.STDERR_FILE] = files.get(C.STDERR_FILE, b"") + note.encode()
-    return files
+    return files, sandbox
 
 
 def run_on_node(spec: RunSpec, archive: bytes, inputs: dict[str, Any]) -> NodeRun:
@@ -144,10 +162,12 @@ def run_on_node(spec: RunSpec, archive: bytes, inputs: dict[str, Any]) -> NodeRu
     cache = node_cache()
     files = store_inputs(cache, inputs)
     with tempfile.TemporaryDirectory(prefix="run-", dir=cache) as scratch:
-        local = relocate(spec, Path(scratch) / "run", files)
-        unpack(archive, local.run_dir)
+        local = relocate(spec, Path(scratch) / "run", Path(scratch) / "box", files)
+        unpack(archive, local.sandbox_dir)  # type: ignore[arg-type]
+        local.run_dir.mkdir()
         outcome = LocalExecutor().run(replace(local, preload=()))  # cold: a server per task would save nothing
-        return NodeRun(replace(outcome, node=node_name()), read_back(local.run_dir))
+        files, sandbox = send_back(local.run_dir, local.sandbox_dir)  # type: ignore[arg-type]
+        return NodeRun(replace(outcome, node=node_name()), files, sandbox)
 
 
 # --------------------------------------------------------------------------- #
@@ -155,32 +175,35 @@ def run_on_node(spec: RunSpec, archive: bytes, inputs: dict[str, Any]) -> NodeRu
 # --------------------------------------------------------------------------- #
 
 
-def archive_of(run_dir: Path) -> bytes:
-    """The prepared run folder — the commit's fresh copy from the private repo and its empty sandbox — as bytes."""
+def archive_of(box: Path) -> bytes:
+    """The prepared sandbox — the commit's fresh copy from the private repo, empty output, HOME, TMPDIR — as bytes."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        tar.add(run_dir, arcname=".")
+        tar.add(box, arcname=".")
     return out.getvalue()
 
 
 def input_files(spec: RunSpec) -> list[str]:
     """Argv paths of existing files outside the checkout and the run folder: they must travel too."""
+    box = spec.sandbox_dir or spec.run_dir
+
     def travels(token: str) -> bool:
         path = Path(token)
-        return path.is_absolute() and path.is_file() and not path.is_relative_to(spec.run_dir)
+        return path.is_absolute() and path.is_file() and not path.is_relative_to(box)
 
     return [token for token in spec.argv[1:] if travels(token)]
 
 
 def land(spec: RunSpec, back: NodeRun) -> Outcome:
-    """Write what the node sent into the driver's run folder, where a local run would have left it."""
-    root = spec.run_dir.resolve()
-    for rel, data in back.files.items():
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root):
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    """Write what the node sent into the driver's run folder and sandbox, where a local run would have left it."""
+    for folder, files in ((spec.run_dir, back.files), (spec.sandbox_dir or spec.run_dir, back.sandbox)):
+        root = folder.resolve()
+        for rel, data in files.items():
+            target = (root / rel).resolve()
+            if not target.is_relative_to(root):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
     return back.outcome
 
 
@@ -206,10 +229,6 @@ class RayExecutor:
         log.info("Ray: %d node(s), %d CPUs; timed runs on node %s (%d CPUs)", len(self.nodes),
                  sum(self.nodes.values()), self.timing_node[:12], self.nodes[self.timing_node])
 
-    def run_threads(self, threads: int) -> int:
-        """Threads of each correctness run: what was asked, capped by the smallest node's CPUs."""
-        return max(1, min(threads, min(c for c in self.nodes.values() if c)))
-
     def run(self, spec: RunSpec) -> Outcome:
         """A timed run: on the timing node, holding all of its CPUs."""
         where = NodeAffinitySchedulingStrategy(node_id=self.timing_node, soft=False)
@@ -218,7 +237,8 @@ class RayExecutor:
 
     def run_many(self, specs: Sequence[RunSpec], done: Done | None = None) -> list[Outcome]:
         """Correctness runs spread over every node; `done` hears of each as it lands."""
-        refs = [self._submit(s, num_cpus=_threads_of(s), scheduling_strategy="SPREAD") for s in specs]
+        smallest = min(c for c in self.nodes.values() if c)
+        refs = [self._submit(s, num_cpus=min(_threads_of(s), smallest), scheduling_strategy="SPREAD") for s in specs]
         index, pending = {ref: i for i, ref in enumerate(refs)}, list(refs)
         outcomes: list[Outcome | None] = [None] * len(specs)
         try:
@@ -241,7 +261,7 @@ class RayExecutor:
 
     def _submit(self, spec: RunSpec, **options: Any) -> Any:
         task = self._task.options(max_retries=0, **options)
-        return task.remote(spec, ray.put(archive_of(spec.run_dir)), self._input_refs(spec))
+        return task.remote(spec, ray.put(archive_of(spec.sandbox_dir or spec.run_dir)), self._input_refs(spec))
 
     def _input_refs(self, spec: RunSpec) -> dict[str, Any]:
         for token in input_files(spec):

@@ -134,7 +134,7 @@ class Zygote:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            options = sandbox.launcher_options(spec.sandbox, spec.writable, self.pid)
+            options = sandbox.launcher_options(spec.confinement, spec.writable, spec.readable, self.pid)
             request = {"op": "start", "argv": spec.argv, "cwd": str(spec.cwd), "env": spec.env, "launcher": options}
             pid = int(self._ask(request, [out_w, err_w, report_w])["pid"])
         except BaseException:

@@ -1,36 +1,69 @@
-"""All judgements of one compare, assembled into the typed CompareDocument.
+"""All judgements of one compare, assembled into the typed CompareDocument — built once per candidate.
 
-Equivalence is judged on each candidate's first repetition against the
-baseline's; every repetition is also checked against its own first run
-(self-consistency); speed is judged over the paired rounds.
+Every run of a candidate that finished — the equivalence round and every timed
+round — is held against the baseline's run of the same configuration
+(metrics, artifacts, printed text; within the baseline's own self-difference),
+not only against the candidate's own first run: a run that can tell a checked
+round from a timed one and computes honestly only when checked is "NOT
+equivalent: timed round N differs from the baseline". Held-out variants, the
+log's clock, who wrote the candidate and the diff's flags are folded in here,
+so each CandidateVerdict is made once, from all its parts.
+
+The judge reads stored, typed results and the facts the plan gathered; it
+never runs anything and never calls back into the driver.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
-from harness import checkout, layout
 from harness import constants as C
-from harness.judge import equivalence, flags, speed, stats, verdicts
+from harness import intake, layout
+from harness.execution import Execution, Results
+from harness.judge import equivalence, integrity, speed, stats, verdicts
 from harness.plan import Plan
-
-if TYPE_CHECKING:
-    from harness.rounds import Execution
-from harness.results import (CandidateVerdict, CompareDocument, HarnessInfo, NoiseFloor, RunResult, Settings,
-                             TaskInfo, Tolerance)
+from harness.results import (ArtifactRow, CandidateVerdict, CompareDocument, HarnessInfo, MetricComparison, NoiseFloor,
+                             PhaseVerdict, RunResult, Settings, TaskInfo, TextComparison, Tolerance)
 from harness.tasks import command_template, parse_override, split_contender
 
-Results = dict[str, list[RunResult]]
+
+# --------------------------------------------------------------------------- #
+# Equivalence of one run against the baseline's
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One run against the baseline's run of the same configuration."""
+
+    losses: MetricComparison
+    images: list[ArtifactRow]
+    texts: list[TextComparison]
+    equivalent: bool
+    diagnosis: str
+
+    def fields(self) -> dict[str, object]:
+        return {"losses": self.losses, "images": self.images, "texts": self.texts, "losses_match": self.losses.match,
+                "images_identical": equivalence.images_identical(self.images), "equivalent": self.equivalent,
+                "diagnosis": self.diagnosis}
+
+
+def judge_run(plan: Plan, name: str, base: RunResult, run: RunResult, tol: Tolerance) -> Judgement:
+    """Metrics, artifacts and printed text of `run` against the baseline's `base` (within `tol`)."""
+    task = plan.task
+    heat = plan.run_root / layout.heatmap_dir(name if run.rep == 0 else f"{name}-round-{run.rep}")
+    metrics = equivalence.compare_metrics(base.metrics, run.metrics, task.step_key, tol.metric)
+    rows = equivalence.compare_artifacts(base, run, task, plan.run_root, heat, tol.pixels)
+    texts = equivalence.compare_texts(base, run)
+    agree = metrics.match and equivalence.artifacts_agree(rows, task) and all(t.identical for t in texts)
+    return Judgement(metrics, rows, texts, run.ok and (agree or not task.judging.outputs),
+                     equivalence.diagnose(run, metrics, rows, task, plan.timeout_s, texts))
 
 
 def consistency(plan: Plan, label: str, runs: list[RunResult]) -> list[dict[str, object]]:
-    """Every repetition against the first one made under the same run key.
-
-    Runs of one branch under different keys (the equivalence round fanned out
-    with fewer threads by --jobs, say) may legitimately differ in the last
-    float bits, so they are never held against each other.
-    """
+    """Every repetition against the first one made under the same run key (how far a branch strays from
+    itself; runs under different keys may legitimately differ in the last float bits)."""
     heat = plan.run_root / layout.heatmap_dir(label + "-self")
     groups: dict[str, list[RunResult]] = {}
     for r in runs:
@@ -50,20 +83,46 @@ def baseline_tolerance(plan: Plan, results: Results) -> tuple[Tolerance, list[st
                  f"to {tol.pixels} pixels): exact equivalence is undecidable; candidates judged within that tolerance"]
 
 
-def _first_shown(runs: list[RunResult]) -> RunResult:
-    """A failed run if there is one (that is what to explain), else the first."""
-    return next((r for r in runs if not r.ok), runs[0])
+def round_name(rep: int) -> str:
+    return "the equivalence round" if rep == 0 else f"timed round {rep}"
 
 
-def _equivalence_fields(plan: Plan, name: str, base: RunResult, cand: RunResult, tol: Tolerance) -> dict:
-    heat = plan.run_root / layout.heatmap_dir(name)
-    metrics = equivalence.compare_metrics(base.metrics, cand.metrics, plan.task.step_key, tol.metric)
-    rows = equivalence.compare_artifacts(base, cand, plan.task, plan.run_root, heat, tol.pixels)
-    same_images = equivalence.artifacts_agree(rows, plan.task)
-    outputs_agree = metrics.match and same_images or not plan.task.judging.outputs
-    return {"losses": metrics, "images": rows, "losses_match": metrics.match, "images_identical": same_images,
-            "equivalent": cand.ok and outputs_agree,
-            "diagnosis": equivalence.diagnose(cand, metrics, rows, plan.task, plan.opts.timeout_s)}
+def standing(plan: Plan, name: str, results: Results, tol: Tolerance) -> tuple[RunResult, Judgement]:
+    """The run whose judgement stands for the candidate, and that judgement: a failed run first (that is what
+    to explain), else the first run that differs from the baseline's, else its first run."""
+    base, runs = results[plan.opts.baseline][0], results[name]
+    failed = next((r for r in runs if not r.ok), None)
+    if failed is not None:
+        return failed, judge_run(plan, name, base, failed, tol)
+    first = judge_run(plan, name, base, runs[0], tol)
+    if not first.equivalent:
+        return runs[0], first
+    for run in runs[1:]:
+        found = judge_run(plan, name, base, run, tol)
+        if not found.equivalent:
+            why = f"{round_name(run.rep)} differs from the baseline ({found.diagnosis})"
+            return run, Judgement(found.losses, found.images, found.texts, False, why)
+    return runs[0], first
+
+
+def run_differs(plan: Plan, results: Results, name: str, run: RunResult) -> str | None:
+    """The driver's question after each timed run: how it differs from the baseline's run (None: it does not)."""
+    tol, _ = baseline_tolerance(plan, results)
+    found = judge_run(plan, name, results[plan.opts.baseline][0], run, tol)
+    return None if found.equivalent else found.diagnosis
+
+
+def not_timed_reason(plan: Plan, results: Results, name: str) -> str | None:
+    """Why the equivalence round already settles a candidate's verdict (None: it goes on to timing)."""
+    cand = results[name][0]
+    if not cand.ok:
+        return cand.status
+    return None if run_differs(plan, results, name, cand) is None else verdicts.NOT_EQUIVALENT
+
+
+# --------------------------------------------------------------------------- #
+# Speed
+# --------------------------------------------------------------------------- #
 
 
 def timing_runs(results: Results, label: str) -> list[RunResult]:
@@ -83,20 +142,10 @@ def look(plan: Plan, final: bool) -> speed.Look:
     return speed.Look(stats.per_look_alpha(C.ALPHA, stats.MIN_ROUNDS, plan.opts.rounds), final, plan.opts.rounds)
 
 
-def floors(plan: Plan, results: Results) -> dict[str, float]:
+def floors(plan: Plan, results: Results, phases: tuple[str, ...] | None = None) -> dict[str, float]:
     base = plan.opts.baseline
     return speed.noise_floors(timing_runs(results, base), timing_runs(results, base + C.SELF_SUFFIX),
-                              speed.judged_phases(plan.task.judging))
-
-
-def not_timed_reason(plan: Plan, results: Results, name: str) -> str | None:
-    """Why the equivalence round already settles a candidate's verdict (None: it goes on to timing)."""
-    cand = results[name][0]
-    if not cand.ok:
-        return cand.status
-    tol, _ = baseline_tolerance(plan, results)
-    fields = _equivalence_fields(plan, name, results[plan.opts.baseline][0], cand, tol)
-    return None if fields["equivalent"] else verdicts.NOT_EQUIVALENT
+                              phases or speed.judged_phases(plan.task.judging))
 
 
 def timing_state(plan: Plan, results: Results, name: str, final: bool) -> str:
@@ -111,13 +160,13 @@ def timing_state(plan: Plan, results: Results, name: str, final: bool) -> str:
 
 
 def _speed_part(plan: Plan, name: str, results: Results, floor: dict[str, float], status: str,
-                equivalent: bool, note: str) -> tuple[dict, str, list[str]]:
+                equivalent: bool, note: str) -> tuple[dict[str, PhaseVerdict], str, list[str]]:
     """(per-phase speed verdicts, the verdict words, speed warnings); no timing rounds, no speed verdict."""
     judging, phases = plan.task.judging, speed.judged_phases(plan.task.judging)
     base, cand = timing_runs(results, plan.opts.baseline), timing_runs(results, name)
-    if plan.opts.quick or not cand:
-        judged = speed.not_judged(results[plan.opts.baseline], results[name], phases,
-                                  "--quick: one run per branch" if plan.opts.quick else note)
+    if plan.opts.quick or not cand or not equivalent:
+        reason = "--quick: one run per branch" if plan.opts.quick else note or "not timed"
+        judged = speed.not_judged(results[plan.opts.baseline], results[name], phases, reason)
         return judged, verdicts.verdict_text(status, equivalent, plan.opts.quick, None, judging.outputs), []
     judged = speed.judge(base, cand, plan.opts.threshold, floor, phases, look(plan, final=True))
     verdict = verdicts.verdict_text(status, equivalent, False, judged[judging.primary].verdict, judging.outputs)
@@ -127,25 +176,66 @@ def _speed_part(plan: Plan, name: str, results: Results, floor: dict[str, float]
     return judged, verdicts.guard_verdict(verdict, judged, judging), warnings
 
 
-def judge_candidate(plan: Plan, name: str, results: Results, tol: Tolerance, floor: dict[str, float],
-                    note: str = "") -> CandidateVerdict:
-    """Everything the report and the JSON say about one candidate."""
-    judging, base, cand = plan.task.judging, results[plan.opts.baseline], results[name]
-    shown, status = _first_shown(cand), verdicts.worst_status(cand)
-    fields = _equivalence_fields(plan, name, base[0], shown, tol)
-    drift = [d for d in consistency(plan, name, cand) if not d["consistent"]]
-    if drift and fields["equivalent"] and tol.exact:
-        fields.update(equivalent=False, diagnosis=equivalence.NONDETERMINISTIC_DIAGNOSIS)
-    judged, verdict, warnings = _speed_part(plan, name, results, floor, status, fields["equivalent"], note)
+def contradiction(plan: Plan, name: str, results: Results, judged: dict[str, PhaseVerdict]) -> str | None:
+    """Why the log's phases cannot be believed although its clock agrees: the primary phase is faster while
+    the wall clock is significantly slower, or the time outside the log's lines (before the first, after the
+    last) grew significantly — work done silently, its lines printed in a burst or its images drawn after them."""
+    primary = plan.task.judging.primary
+    if primary in C.HARNESS_PHASES or judged[primary].verdict != "faster":
+        return None
+    if judged["wall"].verdict == "slower":
+        return (f"{primary} {judged[primary].speedup:.2f}× faster, but the wall clock {judged['wall'].speedup:.2f}×: "
+                "slower (the log's phases do not account for the work)")
+    base, cand = timing_runs(results, plan.opts.baseline), timing_runs(results, name)
+    outside = speed.judge(base, cand, plan.opts.threshold, floors(plan, results, ("outside",)), ("outside",),
+                          look(plan, final=True))["outside"]
+    if outside.verdict != "slower":
+        return None
+    times = speed.summaries(cand, ("outside",))["outside"], speed.summaries(base, ("outside",))["outside"]
+    seconds = " against ".join(f"{s.median:.2f} s" for s in times if s is not None)
+    return (f"{primary} {judged[primary].speedup:.2f}× faster, but the time before its first log line and after its "
+            f"last grew ({seconds}): work done outside the lines the phases are timed by")
+
+
+# --------------------------------------------------------------------------- #
+# One candidate, once
+# --------------------------------------------------------------------------- #
+
+
+def judge_candidate(plan: Plan, name: str, execution: Execution, tol: Tolerance,
+                    floor: dict[str, float]) -> CandidateVerdict:
+    """Everything the report and the JSON say about one candidate, from all its runs."""
+    results, judging = execution.results, plan.task.judging
+    cand = results[name]
+    shown, judgement = standing(plan, name, results, tol)
+    status = verdicts.worst_status(cand)
+    fields = judgement.fields()
+    if fields["equivalent"] and name in execution.findings:
+        fields.update(equivalent=False, diagnosis=execution.findings[name])
+    note = execution.notes.get(name, "")
+    judged, verdict, warnings = _speed_part(plan, name, results, floor, status, bool(fields["equivalent"]), note)
+    if fields["equivalent"]:
+        untrusted = integrity.clock_problem(cand) or contradiction(plan, name, results, judged)
+        if untrusted:
+            verdict, fields["diagnosis"] = verdicts.TIMING_UNTRUSTED, f"{fields['diagnosis']}; {untrusted}"
     warnings += speed.busy_warnings(name, timing_runs(results, name))  # round 0 may share the machine (--jobs)
     timing = speed.summaries(measured_runs(results, name), speed.judged_phases(judging))
     rss = timing.get(C.MEMORY_PHASE)
+    diffstat, flagged = plan.diffs.get(name, ("", []))
     return CandidateVerdict(
         name=name, sha=plan.checkouts[name].sha, status=status, **fields, verdict=verdict, timing=timing,
         speed=judged, speedup=speed.speedups(judged, speed.time_phases(judging)),
         peak_rss_mb=rss.median if rss else None, stderr_tail=shown.stderr_tail, warnings=warnings,
         timing_rounds=len(timing_runs(results, name)), timing_note=note, params=_overrides(plan, name),
-        final=final_point(cand[0]), **_diff_fields(plan, name))
+        final=final_point(cand[0]), diffstat=diffstat, flags=flagged, **_authorship(plan, name))
+
+
+def _authorship(plan: Plan, name: str) -> dict[str, object]:
+    """Who wrote the candidate, when it came in as an attempt (--predictions, --patch)."""
+    attempt = next((a for a in plan.attempts if a.name == name), None)
+    if attempt is None:
+        return {}
+    return {"agent": attempt.agent, "attempt": attempt.attempt, "reference": attempt.reference}
 
 
 def final_point(result: RunResult) -> dict[str, float]:
@@ -158,10 +248,21 @@ def _overrides(plan: Plan, name: str) -> dict[str, str]:
     return dict(parse_override(text, plan.task) for text in split_contender(name)[1])
 
 
-def _diff_fields(plan: Plan, name: str) -> dict:
-    base_sha, sha = plan.checkouts[plan.opts.baseline].sha, plan.checkouts[name].sha
-    return {"diffstat": checkout.diffstat(plan.source, base_sha, sha),
-            "flags": flags.scan_flags(checkout.diff_text(plan.source, base_sha, sha), plan.task.flag_patterns)}
+def candidates(plan: Plan, execution: Execution, tol: Tolerance, floor: dict[str, float]) -> list[CandidateVerdict]:
+    """Every candidate in the order named, attempts after the branches; an attempt that never ran (its patch
+    does not apply) gets its verdict where it was handed in."""
+    ran = {name: judge_candidate(plan, name, execution, tol, floor) for name in plan.opts.candidates}
+    attempted = {a.name for a in plan.attempts}
+    listed = [ran[name] for name in plan.opts.candidates if name not in attempted]
+    for attempt in plan.attempts:
+        rejected = plan.rejected.get(attempt.name)
+        listed.append(intake.rejected_verdict(attempt, rejected) if rejected else ran[attempt.name])
+    return listed
+
+
+# --------------------------------------------------------------------------- #
+# The document
+# --------------------------------------------------------------------------- #
 
 
 def noise_floor(plan: Plan, results: Results, floor: dict[str, float]) -> NoiseFloor | None:
@@ -188,7 +289,7 @@ def settings(plan: Plan, rounds_run: int) -> Settings:
     o = plan.opts
     return Settings(rounds=o.rounds, rounds_run=rounds_run, min_rounds=min(stats.MIN_ROUNDS, o.rounds),
                     alpha=C.ALPHA, alpha_look=look(plan, True).alpha, quick=o.quick, threshold=o.threshold,
-                    timeout_s=o.timeout_s, threads=o.threads, device=plan.device, fail_on=o.fail_on)
+                    timeout_s=plan.timeout_s, threads=o.threads, device=plan.device, fail_on=o.fail_on)
 
 
 def clock_warnings(plan: Plan, results: Results) -> list[str]:
@@ -207,28 +308,34 @@ def start_note(plan: Plan, results: Results) -> str:
     if not warm:
         return "cold: every run in a fresh interpreter"
     return (f"{warm} of {len(runs)} runs (correctness only, their times unused) forked from a process that had "
-            f"imported {', '.join(plan.task.preload)}; every timed run in a fresh interpreter")
+            f"imported {', '.join(plan.task.preload)}")
+
+
+def document_warnings(plan: Plan, execution: Execution, tol_warnings: list[str]) -> list[str]:
+    """The compare's own warnings: the baseline's reproducibility, clock and noise, the variants skipped."""
+    results, base = execution.results, plan.opts.baseline
+    warnings = [*tol_warnings, *clock_warnings(plan, results)]
+    if not plan.opts.quick:
+        warnings += speed.instability_warnings(base, timing_runs(results, base), plan.opts.threshold,
+                                               speed.time_phases(plan.task.judging), plan.opts.rounds)
+        warnings += speed.busy_warnings(base, timing_runs(results, base))
+    if (problem := integrity.clock_problem(results.get(base, []))) is not None:
+        warnings.append(f"baseline: {problem}; phase comparisons are not meaningful")
+    return warnings + execution.variant_warnings
 
 
 def analyse(plan: Plan, execution: Execution, harness: HarnessInfo, source: str) -> CompareDocument:
     """The full comparison document (compare.json, --json, and the report's input)."""
     results, base = execution.results, plan.opts.baseline
-    tol, warnings = baseline_tolerance(plan, results)
+    tol, tol_warnings = baseline_tolerance(plan, results)
     floor = floors(plan, results)
-    candidates = [judge_candidate(plan, name, results, tol, floor, execution.notes.get(name, ""))
-                  for name in plan.opts.candidates]
-    warnings += clock_warnings(plan, results)
-    if not plan.opts.quick:
-        warnings += speed.instability_warnings(base, timing_runs(results, base), plan.opts.threshold,
-                                               speed.time_phases(plan.task.judging), plan.opts.rounds)
-        warnings += speed.busy_warnings(base, timing_runs(results, base))
     return CompareDocument(
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), harness=harness, baseline=base,
         baseline_sha=plan.checkouts[base].sha, source=source, task=task_info(plan),
         settings=settings(plan, execution.rounds_run),
-        environment={**plan.environment, "start": start_note(plan, results)}, warnings=warnings, tolerance=tol,
+        environment={**plan.environment, "start": start_note(plan, results)},
+        warnings=document_warnings(plan, execution, tol_warnings), tolerance=tol,
         baseline_timing=speed.summaries(measured_runs(results, base), speed.judged_phases(plan.task.judging)),
         baseline_status=verdicts.worst_status(results[base]), baseline_outcome=results[base][0].outcome,
-        baseline_final=final_point(results[base][0]),
-        noise_floor=noise_floor(plan, results, floor),
-        candidates=candidates)
+        baseline_final=final_point(results[base][0]), noise_floor=noise_floor(plan, results, floor),
+        candidates=candidates(plan, execution, tol, floor), variants=execution.variants)

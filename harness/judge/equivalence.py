@@ -9,17 +9,18 @@ fundamental cause first, with the task's own words where it has them.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from harness import constants as C
 from harness import layout
 from harness.judge.images import UnreadableArtifact
 from harness.store import sha256_of
-from harness.results import ArtifactRow, LossRow, MetricComparison, RunResult, Tolerance
+from harness.results import Artifact, ArtifactRow, LossRow, MetricComparison, RunResult, TextComparison, Tolerance
 from harness.tasks import Task
 
 IDENTICAL_DIAGNOSIS = "outputs identical to the baseline"
-NONDETERMINISTIC_DIAGNOSIS = "candidate is non-deterministic: a repetition differs from its first run"
+IMAGE_SUFFIXES = (".png",)  # compared as decoded pixels (by the default comparer too)
 
 
 def _same(a: float, b: float, tol: float) -> bool:
@@ -71,34 +72,42 @@ def compare_metrics(base: list[dict[str, float]], cand: list[dict[str, float]], 
                             rows=window(b, c, first))
 
 
-def _side(key: int, result: RunResult | None) -> tuple[str | None, str | None]:
-    """(path relative to the run folder, sha256) of a run's artifact at `key`."""
-    art = next((a for a in result.artifacts if a.key == key), None) if result else None
-    if result is None or art is None:
+def _path(result: RunResult, art: Artifact | None) -> tuple[str | None, str | None]:
+    """(path relative to the compare's run folder — None when not stored —, sha256) of one side's artifact."""
+    if art is None:
         return None, None
-    return f"{layout.rep_dir(result.label, result.rep, result.sha)}/{art.path}", art.sha256
+    stored = f"{layout.rep_dir(result.label, result.rep, result.sha)}/{art.path}" if art.path else None
+    return stored, art.sha256
 
 
-def _row(key: int, base: RunResult | None, cand: RunResult | None, **fields: object) -> ArtifactRow:
+def _row(name: str, base: RunResult, b: Artifact | None, cand: RunResult, c: Artifact | None,
+         **fields: object) -> ArtifactRow:
     """An ArtifactRow with the two sides' paths relative to the compare's run folder."""
-
-    (b_path, b_sha), (c_path, c_sha) = _side(key, base), _side(key, cand)
-    return ArtifactRow(key=key, baseline=b_path, candidate=c_path, baseline_sha256=b_sha,
+    (b_path, b_sha), (c_path, c_sha) = _path(base, b), _path(cand, c)
+    key = (b or c).key if (b or c) is not None else None  # type: ignore[union-attr]
+    image = name.lower().endswith(IMAGE_SUFFIXES)
+    return ArtifactRow(name=name, key=key, image=image, baseline=b_path, candidate=c_path, baseline_sha256=b_sha,
                        candidate_sha256=c_sha, **fields)  # type: ignore[arg-type]
+
+
+def _order(art: Artifact) -> tuple[int, str]:
+    return (art.key if art.key is not None else -1, art.name)
 
 
 def compare_artifacts(base: RunResult, cand: RunResult, task: Task, root: Path, heat_dir: Path,
                       tolerance: int = 0) -> list[ArtifactRow]:
-    """One row per step seen on either side; a missing or unreadable artifact is a difference."""
-    b_keys, c_keys = {a.key for a in base.artifacts}, {a.key for a in cand.artifacts}
+    """One row per artifact seen on either side, paired by name; a missing or unreadable one is a difference."""
+    b, c = {a.name: a for a in base.artifacts}, {a.name: a for a in cand.artifacts}
     rows = []
-    for key in sorted(b_keys | c_keys):
-        if key not in c_keys:
-            rows.append(_row(key, base, None, identical=False, missing="only in baseline"))
-        elif key not in b_keys:
-            rows.append(_row(key, None, cand, identical=False, missing="only in candidate"))
+    for art in sorted({**c, **b}.values(), key=_order):
+        name = art.name
+        if name not in c:
+            rows.append(_row(name, base, b[name], cand, None, identical=False, missing="only in baseline"))
+        elif name not in b:
+            rows.append(_row(name, base, None, cand, c[name], identical=False, missing="only in candidate"))
         else:
-            rows.append(_compare_one(key, base, cand, task, root, heat_dir, tolerance))
+            rows.append(_compare_one(_row(name, base, b[name], cand, c[name], identical=False), task, root, heat_dir,
+                                     tolerance))
     return rows
 
 
@@ -106,6 +115,8 @@ def changed_side(row: ArtifactRow, root: Path) -> str | None:
     """'baseline' or 'candidate' when a stored copy no longer has the checksum taken when it was stored."""
     for side, rel, digest in (("baseline", row.baseline, row.baseline_sha256),
                               ("candidate", row.candidate, row.candidate_sha256)):
+        if rel is None:
+            continue
         path = root / str(rel)
         if path.is_symlink() or not path.is_file() or (digest is not None and sha256_of(path) != digest):
             return side
@@ -117,12 +128,19 @@ def _unreadable(exc: UnreadableArtifact, row: ArtifactRow, root: Path) -> str:
     return f"{side} {exc}"
 
 
-def _compare_one(key: int, base: RunResult, cand: RunResult, task: Task, root: Path, heat_dir: Path,
-                 tolerance: int) -> ArtifactRow:
-    row = _row(key, base, cand, identical=False)
+def _heatmap_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") + ".diff.png"
+
+
+def _compare_one(row: ArtifactRow, task: Task, root: Path, heat_dir: Path, tolerance: int) -> ArtifactRow:
+    """Equal checksums are identical without reading a byte; otherwise the task's comparer decides."""
     if (side := changed_side(row, root)) is not None:
         return row.model_copy(update={"missing": f"the {side}'s stored copy changed after its run (checksum mismatch)"})
-    heatmap = heat_dir / f"{task.step_key}_{key:04d}.png"
+    if row.baseline_sha256 is not None and row.baseline_sha256 == row.candidate_sha256:
+        return row.model_copy(update={"identical": True, "differing_pixels": 0 if row.image else None})
+    if row.baseline is None or row.candidate is None:
+        return row.model_copy(update={"missing": "differs (checksums; too large to store, not compared further)"})
+    heatmap = heat_dir / _heatmap_name(row.name)
     try:
         found = task.hooks.compare_artifact(root / row.baseline, root / row.candidate, heatmap, tolerance)
     except UnreadableArtifact as exc:
@@ -130,7 +148,23 @@ def _compare_one(key: int, base: RunResult, cand: RunResult, task: Task, root: P
     heat = heatmap.relative_to(root).as_posix() if found.heatmap_written else None
     return row.model_copy(update={"identical": found.identical, "differing_pixels": found.differing_pixels,
                                   "bbox": found.bbox, "ssim": found.ssim, "heatmap": heat,
-                                  "details": found.details or {}})
+                                  "first_difference": found.first_difference, "details": found.details or {}})
+
+
+def compare_texts(base: RunResult, cand: RunResult) -> list[TextComparison]:
+    """Every printed text the task compares, verbatim: where it first differs, and the two lines there."""
+    rows = []
+    for name in sorted(set(base.texts) | set(cand.texts)):
+        b, c = base.texts.get(name), cand.texts.get(name)
+        if b is not None and c is not None and b.sha256 == c.sha256:
+            rows.append(TextComparison(name=name, identical=True))
+            continue
+        b_lines, c_lines = (b.lines if b else []), (c.lines if c else [])
+        at = next((i for i, (x, y) in enumerate(zip(b_lines, c_lines)) if x != y), min(len(b_lines), len(c_lines)))
+        pick = (lambda lines: lines[at] if at < len(lines) else None)
+        rows.append(TextComparison(name=name, identical=False, first_difference=at + 1, baseline=pick(b_lines),
+                                   candidate=pick(c_lines)))
+    return rows
 
 
 def images_identical(rows: list[ArtifactRow]) -> bool:
@@ -146,8 +180,18 @@ def diagnose_artifacts(rows: list[ArtifactRow], task: Task) -> str:
     """Metrics are equal but artifacts are not: missing ones first, then the task's reading."""
     missing = [r for r in rows if not r.identical and r.missing]
     if missing:
-        return "artifacts missing or unreadable: " + ", ".join(f"{task.step_key} {r.key} {r.missing}" for r in missing)
+        return "artifacts missing or unreadable: " + ", ".join(f"{r.name} {r.missing}" for r in missing)
     return task.hooks.diagnose_artifacts(rows)
+
+
+def diagnose_texts(rows: list[TextComparison]) -> str | None:
+    """The first printed text that differs, and how."""
+    bad = next((r for r in rows if not r.identical), None)
+    if bad is None:
+        return None
+    show = (lambda line: repr(line[:80]) if line is not None else "nothing")
+    return (f"printed text {bad.name!r} differs from line {bad.first_difference}: baseline {show(bad.baseline)}, "
+            f"candidate {show(bad.candidate)}")
 
 
 def failure(cand: RunResult, timeout_s: float) -> str | None:
@@ -155,7 +199,8 @@ def failure(cand: RunResult, timeout_s: float) -> str | None:
     tail = cand.stderr_tail.strip().splitlines()
     why = cand.problems[0] if cand.problems else None
     if cand.status == C.STATUS_TIMEOUT:
-        return f"timed out after {timeout_s:g}s" + (f": {tail[-1]}" if tail else "")
+        said = next((p for p in cand.problems if p.startswith("timed out after")), f"timed out after {timeout_s:g}s")
+        return said + (f": {tail[-1]}" if tail else "")
     if cand.status == C.STATUS_CRASHED:
         return f"crashed: {tail[-1] if tail else why or 'no stderr'}"
     if cand.status != C.STATUS_OK:
@@ -163,8 +208,9 @@ def failure(cand: RunResult, timeout_s: float) -> str | None:
     return None
 
 
-def outcome(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow], task: Task) -> str:
-    """What the outputs say: the first divergence, the differing artifacts, or identical.
+def outcome(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow], task: Task,
+            texts: list[TextComparison] | None = None) -> str:
+    """What the outputs say: the first divergence, the differing artifacts or printed text, or identical.
 
     A task that compares no outputs (a race) has only the run's own last word.
     """
@@ -176,14 +222,15 @@ def outcome(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow],
         return task.hooks.diagnose_divergence(task.step_key, metrics.first_divergent, metrics.max_abs_diff)
     if not artifacts_agree(rows, task):
         return diagnose_artifacts(rows, task) if rows else "no artifacts were produced"
-    return IDENTICAL_DIAGNOSIS
+    return diagnose_texts(texts or []) or IDENTICAL_DIAGNOSIS
 
 
-def diagnose(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow], task: Task, timeout_s: float) -> str:
+def diagnose(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow], task: Task, timeout_s: float,
+             texts: list[TextComparison] | None = None) -> str:
     """One sentence a reviewer can act on, most fundamental cause first; the run's own problems are named."""
     if (failed := failure(cand, timeout_s)) is not None:
         return failed
-    found, problems = outcome(cand, metrics, rows, task), "; ".join(cand.problems[:2])
+    found, problems = outcome(cand, metrics, rows, task, texts), "; ".join(cand.problems[:2])
     if not problems:
         return found
     return f"{found}; {problems}" if found == IDENTICAL_DIAGNOSIS else f"{problems}; {found}"
@@ -193,8 +240,10 @@ def self_difference(first: RunResult, other: RunResult, task: Task, root: Path, 
     """How far a repetition strays from the first run of the same branch."""
     metrics = compare_metrics(first.metrics, other.metrics, task.step_key)
     rows = compare_artifacts(first, other, task, root, heat_dir)
+    texts = compare_texts(first, other)
     pixels = max((r.differing_pixels or 0 for r in rows), default=0)
-    return {"consistent": metrics.match and artifacts_agree(rows, task), "metric_diff": metrics.max_abs_diff,
+    consistent = metrics.match and artifacts_agree(rows, task) and all(t.identical for t in texts)
+    return {"consistent": consistent, "metric_diff": metrics.max_abs_diff,
             "pixels": pixels, "missing": any(r.missing for r in rows), "first_divergent": metrics.first_divergent}
 
 

@@ -71,12 +71,34 @@ def pixel_difference(base: np.ndarray, cand: np.ndarray) -> np.ndarray:
     return np.abs(base.astype(np.int16) - cand.astype(np.int16)).max(axis=-1)
 
 
+#: The most pixels an image may have to be decoded: a 47 KB PNG can decode to gigabytes.
+MAX_PIXELS = 64_000_000
+
+
+def dimensions(path: Path) -> tuple[int, int]:
+    """(width, height) from the image's header, without decoding it."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UnreadableArtifact(f"{Path(path).name} unreadable: {exc}", Path(path)) from None
+
+
 def compare_pngs(base_path: Path, cand_path: Path, heatmap: Path, tolerance: int = 0) -> ArtifactComparison:
-    """Pixel comparison of two images. Byte-identical files skip decoding (most self-checks are)."""
+    """Pixel comparison of two images. Byte-identical files skip decoding (most self-checks are); images of
+    other sizes are told apart by their headers, and one too large to decode is refused, never decoded."""
     if filecmp.cmp(base_path, cand_path, shallow=False):
         return ArtifactComparison(identical=True, differing_pixels=0, ssim=1.0)
-    base, cand = load_rgb(base_path), load_rgb(cand_path)
-    return compare_arrays(base, cand, heatmap, tolerance)
+    sizes = {side: dimensions(path) for side, path in (("baseline", base_path), ("candidate", cand_path))}
+    for side, (w, h) in sizes.items():
+        if w * h > MAX_PIXELS:
+            path = base_path if side == "baseline" else cand_path
+            raise UnreadableArtifact(f"{path.name} is {w}×{h} pixels, too large to decode", path)
+    if sizes["baseline"] != sizes["candidate"]:
+        (bw, bh), (cw, ch) = sizes["baseline"], sizes["candidate"]
+        return ArtifactComparison(identical=False, differing_pixels=bw * bh,
+                                  details={"shape_mismatch": [[bh, bw], [ch, cw]]})
+    return compare_arrays(load_rgb(base_path), load_rgb(cand_path), heatmap, tolerance)
 
 
 def compare_arrays(base: np.ndarray, cand: np.ndarray, heatmap: Path, tolerance: int = 0) -> ArtifactComparison:

@@ -24,10 +24,8 @@ from typing import Any
 from harness.errors import UsageProblem
 from harness.tasks import schema
 from harness.tasks.base import Hooks, load_hooks
+from harness.tasks.schema import HARNESS_PLACEHOLDERS, PLACEHOLDER
 
-#: Placeholders the harness fills itself; every other {name} must be a parameter.
-HARNESS_PLACEHOLDERS = ("python", "output_dir", "device")
-PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PARAM_TYPES = ("int", "float", "str", "path", "bool")
 TASK_FILE = "task.toml"
 #: Interpreters whose `-c` argument is a script: values substituted there must not be code.
@@ -56,38 +54,106 @@ class Judging:
 
 
 @dataclass(frozen=True)
+class TextSpec:
+    """Printed text compared verbatim: every line `line` matches, or the lines between `start` and `end`."""
+
+    line: re.Pattern[str] | None = None
+    start: re.Pattern[str] | None = None
+    end: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
 class Task:
-    """A parsed, validated task file and its hooks. Regexes are compiled once here."""
+    """A validated task file, compiled for use (regexes once), and its hooks."""
 
     name: str
     path: Path
-    command: tuple[str, ...]
-    artifact_glob: str
-    artifact_key: re.Pattern[str]
+    spec: schema.TaskFile  # the file as validated: the one source of every field below
     patterns: dict[str, re.Pattern[str]]
-    timestamp_format: str
-    step_key: str
-    metrics_pattern: str
+    artifact_key: re.Pattern[str] | None
     judging: Judging
     flag_patterns: tuple[tuple[str, re.Pattern[str]], ...]
-    param_types: dict[str, str]
-    exit_codes: dict[int, str]  # a script's own failure codes → the status word they mean
-    outcome_kinds: tuple[str, ...]  # log patterns whose (?P<message>…) is the run's own account of how it ended
-    sweep_columns: tuple[str, ...]  # metrics of a run's last step shown in sweep tables
-    defaults: dict[str, str]
-    presets: dict[str, dict[str, str]]
-    sources: dict[str, Any]
+    texts: dict[str, TextSpec]
     hooks: Hooks
-    default_preset: str | None = None
-    description: str = ""
     toml_sha256: str = ""
-    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # held-out ranges: {min, max} or {choices}
-    preload: tuple[str, ...] = ()  # imported once by the warm-start server, before any run forks from it
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        return tuple(self.spec.command)
+
+    @property
+    def artifact_glob(self) -> str:
+        return self.spec.artifacts.glob if self.spec.artifacts else ""
+
+    @property
+    def artifact_root(self) -> str:
+        return self.spec.artifact_root
+
+    @property
+    def timestamp_format(self) -> str:
+        return self.spec.log.timestamp_format
+
+    @property
+    def step_key(self) -> str:
+        return self.spec.log.step_key
+
+    @property
+    def metric_patterns(self) -> tuple[str, ...]:
+        return tuple(self.spec.log.metric_names)
+
+    @property
+    def metrics_pattern(self) -> str:
+        """The first metrics pattern (the one whose last step a sweep table shows)."""
+        return self.metric_patterns[0]
+
+    @property
+    def param_types(self) -> dict[str, str]:
+        return dict(self.spec.params)
+
+    @property
+    def exit_codes(self) -> dict[int, str]:
+        return dict(self.spec.exit_codes)
+
+    @property
+    def outcome_kinds(self) -> tuple[str, ...]:
+        return tuple(self.spec.log.outcomes)
+
+    @property
+    def sweep_columns(self) -> tuple[str, ...]:
+        return tuple(self.spec.sweep.columns)
+
+    @property
+    def defaults(self) -> dict[str, str]:
+        return _strings(self.spec.defaults)
+
+    @property
+    def presets(self) -> dict[str, dict[str, str]]:
+        return {k: _strings(v) for k, v in self.spec.presets.items()}
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        return self.spec.sources.model_dump(exclude_none=True)
+
+    @property
+    def default_preset(self) -> str | None:
+        return self.spec.default_preset
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    @property
+    def variants(self) -> dict[str, dict[str, Any]]:
+        return {k: v.model_dump(exclude_none=True) for k, v in self.spec.variants.items()}
+
+    @property
+    def preload(self) -> tuple[str, ...]:
+        return tuple(self.spec.preload)
 
     @property
     def param_names(self) -> list[str]:
         """Every name `--set` accepts."""
-        return sorted(self.param_types)
+        return sorted(self.spec.params)
 
     @property
     def folder(self) -> Path:
@@ -143,90 +209,12 @@ def locate_task(spec: str | None) -> Path:
     return builtin[spec]
 
 
-def _compile(pattern: Any, what: str) -> re.Pattern[str]:
-    if not isinstance(pattern, str):
-        raise TaskError(f"{what} must be a string regular expression")
-    try:
-        return re.compile(pattern, re.MULTILINE)
-    except re.error as exc:
-        raise TaskError(f"{what} is not a valid regular expression: {exc}") from exc
-
-
-def _section(data: dict[str, Any], key: str, path: Path, required: bool = True) -> Any:
-    if key not in data:
-        if required:
-            raise TaskError(f"task file {path} has no '{key}'")
-        return {}
-    return data[key]
-
-
 def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     text = path.read_text(encoding="utf-8")
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         raise TaskError(f"task file {path} is not valid TOML: {exc}") from exc
-
-
-def _command(data: dict[str, Any], path: Path) -> tuple[str, ...]:
-    command = _section(data, "command", path)
-    if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
-        raise TaskError(f"task file {path}: 'command' must be a non-empty list of strings")
-    return tuple(command)
-
-
-def _patterns(log: dict[str, Any], path: Path) -> dict[str, re.Pattern[str]]:
-    raw = _section(log, "patterns", path)
-    patterns = {kind: _compile(p, f"log.patterns.{kind}") for kind, p in raw.items()}
-    for kind, pattern in patterns.items():
-        if "ts" not in pattern.groupindex:
-            raise TaskError(f"task file {path}: log.patterns.{kind} has no (?P<ts>...) timestamp group")
-    return patterns
-
-
-def _judging(data: dict[str, Any], path: Path) -> Judging:
-    raw = _section(data, "judge", path)
-    phases = tuple(raw.get("phases", ()))
-    primary = raw.get("primary", phases[0] if phases else "wall")
-    known = {*phases, "wall", "cpu"}
-    for name in (primary, *raw.get("guard", ()), *([raw["focus"]] if raw.get("focus") else [])):
-        if name not in known:
-            raise TaskError(f"task file {path}: judge names phase {name!r}, not one of {sorted(known)}")
-    return Judging(phases, primary, tuple(raw.get("guard", ())), raw.get("focus"), dict(raw.get("labels", {})),
-                   bool(raw.get("outputs", True)))
-
-
-def _param_types(data: dict[str, Any], path: Path) -> dict[str, str]:
-    types = {k: str(v) for k, v in _section(data, "params", path).items()}
-    bad = {k: v for k, v in types.items() if v not in PARAM_TYPES}
-    if bad:
-        name, kind = next(iter(bad.items()))
-        raise TaskError(f"task file {path}: parameter {name} has type {kind!r}, not one of {', '.join(PARAM_TYPES)}")
-    return types
-
-
-def _exit_codes(data: dict[str, Any], path: Path) -> dict[int, str]:
-    raw = data.get("exit_codes", {})
-    try:
-        return {int(code): str(word) for code, word in raw.items()}
-    except ValueError:
-        raise TaskError(f"task file {path}: [exit_codes] keys must be whole numbers") from None
-
-
-def _outcome_kinds(log: dict[str, Any], patterns: dict[str, re.Pattern[str]], path: Path) -> tuple[str, ...]:
-    kinds = tuple(log.get("outcomes", ()))
-    for kind in kinds:
-        if kind not in patterns or "message" not in patterns[kind].groupindex:
-            raise TaskError(f"task file {path}: log.outcomes names {kind!r}, which needs a pattern with (?P<message>…)")
-    return kinds
-
-
-def _check_placeholders(command: tuple[str, ...], types: dict[str, str], path: Path) -> None:
-    for arg in command:
-        for name in PLACEHOLDER.findall(arg):
-            if name not in types and name not in HARNESS_PLACEHOLDERS:
-                raise TaskError(f"task file {path}: command uses {{{name}}}, which is neither a parameter nor "
-                                f"one of {', '.join(HARNESS_PLACEHOLDERS)}")
 
 
 def _strings(table: dict[str, Any]) -> dict[str, str]:
@@ -237,36 +225,41 @@ def _as_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _judging(spec: schema.TaskFile) -> Judging:
+    judge = spec.judge
+    return Judging(tuple(judge.phases), judge.primary_phase, tuple(judge.guard), judge.focus, dict(judge.labels),
+                   judge.outputs)
+
+
+def _texts(log: schema.Log) -> dict[str, TextSpec]:
+    return {name: TextSpec(line=re.compile(spec)) if isinstance(spec, str) else
+            TextSpec(start=re.compile(spec.start), end=re.compile(spec.end)) for name, spec in log.text.items()}
+
+
+def _check_variant_values(spec: schema.TaskFile, path: Path) -> None:
+    """Every variant bound and choice type-checked like a --set value."""
+    for key, variant in spec.variants.items():
+        values = [*(variant.choices or []), *(b for b in (variant.min, variant.max) if b is not None)]
+        for value in values:
+            try:
+                check_type(key, _as_text(value), spec.params[key])
+            except TaskError as exc:
+                raise TaskError(f"task file {path}: variants.{key}: {exc}") from None
+
+
 def load_task(spec: str | None = None) -> Task:
     """Read and validate a task file and its hooks; errors name the file and the key."""
     path = locate_task(spec)
     data, text = _read_toml(path)
-    schema.validate_data(data, path)
-    log = _section(data, "log", path)
-    artifacts = _section(data, "artifacts", path, required=False)  # none: a task whose runs write nothing to compare
-    command = _command(data, path)
-    types = _param_types(data, path)
-    _check_placeholders(command, types, path)
-    patterns = _patterns(log, path)
-    metrics = str(log.get("metrics", next(iter(patterns))))
-    step_key = str(log.get("step_key", "step"))
-    if metrics not in patterns or step_key not in patterns[metrics].groupindex:
-        raise TaskError(f"task file {path}: log.metrics must name a pattern with a (?P<{step_key}>...) group")
+    parsed = schema.validate_data(data, path)
+    _check_variant_values(parsed, path)
     return Task(
-        name=str(data.get("name", path.parent.name)), path=path.resolve(), command=command,
-        artifact_glob=str(artifacts.get("glob", "")),
-        artifact_key=_compile(artifacts.get("key", r"(?P<key>\d+)"), "artifacts.key"),
-        patterns=patterns, timestamp_format=str(log.get("timestamp_format", "%Y-%m-%d %H:%M:%S,%f")),
-        step_key=step_key, metrics_pattern=metrics, judging=_judging(data, path),
-        flag_patterns=tuple((cat, _compile(p, f"flags.{cat}")) for cat, p in data.get("flags", {}).items()),
-        param_types=types, exit_codes=_exit_codes(data, path), outcome_kinds=_outcome_kinds(log, patterns, path),
-        sweep_columns=tuple(data.get("sweep", {}).get("columns", ())), defaults=_strings(data.get("defaults", {})),
-        presets={k: _strings(v) for k, v in data.get("presets", {}).items()},
-        sources=dict(data.get("sources", {})), hooks=load_hooks(path, data.get("hooks")),
-        default_preset=data.get("default_preset"), description=str(data.get("description", "")),
-        toml_sha256=hashlib.sha256(text.encode()).hexdigest(), variants=_variants(data, types, path),
-        preload=tuple(data.get("preload", ())),
-    )
+        name=parsed.name or path.parent.name, path=path.resolve(), spec=parsed,
+        patterns={kind: re.compile(p, re.MULTILINE) for kind, p in parsed.log.patterns.items()},
+        artifact_key=re.compile(parsed.artifacts.key) if parsed.artifacts and parsed.artifacts.key else None,
+        judging=_judging(parsed), flag_patterns=tuple((c, re.compile(p)) for c, p in parsed.flags.items()),
+        texts=_texts(parsed.log), hooks=load_hooks(path, parsed.hooks),
+        toml_sha256=hashlib.sha256(text.encode()).hexdigest())
 
 
 def split_list(text: str, what: str) -> list[str]:
@@ -297,17 +290,6 @@ def split_contender(name: str) -> tuple[str, list[str]]:
     if not ref or not rest:
         raise TaskError(f"contender {name!r}: expected REF:key=value[,key=value]")
     return ref, split_list(rest, f"contender {name!r}:")
-
-
-def _variants(data: dict[str, Any], types: dict[str, str], path: Path) -> dict[str, dict[str, Any]]:
-    """The [variants] table, every bound and choice type-checked like a --set value."""
-    table = {k: {f: v for f, v in spec.items() if v is not None} for k, spec in data.get("variants", {}).items()}
-    for key, spec in table.items():
-        if "min" in spec and types[key] not in ("int", "float"):
-            raise TaskError(f"task file {path}: variants.{key} is a range but {key} is a {types[key]}")
-        for value in [*spec.get("choices", []), *(spec[b] for b in ("min", "max") if b in spec)]:
-            check_type(key, _as_text(value), types[key])
-    return table
 
 
 def parse_override(text: str, task: Task) -> tuple[str, str]:

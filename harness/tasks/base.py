@@ -44,6 +44,7 @@ class ArtifactComparison:
     ssim: float | None = None
     heatmap_written: bool = False
     details: dict[str, Any] | None = None
+    first_difference: int | None = None  # byte offset of the first difference (files compared as bytes)
 
 
 def default_validate(params: dict[str, str]) -> None:
@@ -84,18 +85,36 @@ def default_phases(events: list[Event], params: dict[str, str]) -> dict[str, flo
 
 
 def default_compare_artifact(base: Path, cand: Path, heatmap: Path, tolerance: int) -> ArtifactComparison:
-    """Images by decoded pixels, anything else by bytes."""
+    """Images by decoded pixels, anything else by bytes (and where they first differ)."""
     from harness.judge import images
 
     if base.suffix.lower() == ".png" and cand.suffix.lower() == ".png":
         return images.compare_pngs(base, cand, heatmap, tolerance)
-    return ArtifactComparison(identical=base.read_bytes() == cand.read_bytes())
+    offset = first_byte_difference(base, cand)
+    return ArtifactComparison(identical=offset is None, first_difference=offset)
+
+
+def first_byte_difference(a: Path, b: Path, chunk: int = 1 << 20) -> int | None:
+    """The offset of the first byte where two files differ (the shorter one's end counts), None when equal."""
+    offset = 0
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(chunk), fb.read(chunk)
+            if x != y:
+                return offset + next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+            if not x:
+                return None
+            offset += len(x)
 
 
 def default_diagnose_artifacts(rows: list[ArtifactRow]) -> str:
+    """Which artifacts differ: images by their differing pixels, other files by where their bytes part."""
     bad = [r for r in rows if not r.identical]
-    pixels = sum(r.differing_pixels or 0 for r in bad)
-    return f"artifacts differ at {len(bad)} step(s): {pixels} pixels in all"
+    parts = [f"{r.name} ({r.differing_pixels} pixels)" if r.image and r.differing_pixels is not None else
+             f"{r.name} (bytes differ from offset {r.first_difference})" if r.first_difference is not None else r.name
+             for r in bad[:3]]
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return f"{len(bad)} artifact(s) differ: " + ", ".join(parts) + more
 
 
 def default_diagnose_divergence(step_key: str, first: int, max_diff: float) -> str:
