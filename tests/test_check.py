@@ -55,6 +55,8 @@ def test_the_gate_fails_on_nonequivalent_candidates_only(gated: tuple[Result, Pa
     result, _ = gated
     assert result.exit_code == 1, result.output
     assert "gate (fail on nonequivalent): 2 of 4 failed: rng, crash" in result.output
+    # check has no --quick: its one-run verdict says what it is in words that fit the command
+    assert "equivalent, speed not judged (one run each)" in result.output and "--quick" not in result.output
 
 
 def test_junit_parses_back_with_one_case_per_candidate(gated: tuple[Result, Path]) -> None:

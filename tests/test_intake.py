@@ -48,7 +48,7 @@ def test_patches_refs_and_a_patch_that_does_not_apply(fake_repo: Path, tmp_path:
     assert result.exit_code == 1, result.output
     doc = json.loads((tmp_path / "r.json").read_text())
     got = {c["name"]: (c["agent"], c["attempt"], c["verdict"]) for c in doc["candidates"]}
-    assert got == {"a-1": ("a", 1, "NOT equivalent"), "a-2": ("a", 2, "equivalent, speed not judged (--quick)"),
+    assert got == {"a-1": ("a", 1, "NOT equivalent"), "a-2": ("a", 2, "equivalent, speed not judged (one run each)"),
                    "b-1": ("b", 1, "patch does not apply: draw-poly-while-training.py: patch does not apply"),
                    "rng": ("b", 2, "NOT equivalent")}
     pixel = next(c for c in doc["candidates"] if c["name"] == "a-1")
