@@ -78,6 +78,25 @@ def test_patch_option_names_its_candidate(fake_repo: Path, tmp_path: Path) -> No
     assert not (tmp_path / "r-leaderboard.csv").exists()
 
 
+def test_a_swe_bench_predictions_file_runs_as_it_is(fake_repo: Path, tmp_path: Path) -> None:
+    """SWE-bench's keys: model_name_or_path → agent, model_patch → patch, instance_id → attempt when a number;
+    a string instance_id names the task instance and numbers nothing; a null patch is an attempt that does not apply."""
+    file = predictions(tmp_path / "p.jsonl",
+                       {"instance_id": "polytope", "model_name_or_path": "swe-agent", "model_patch": diff(fake_repo, "same")},
+                       {"instance_id": "polytope", "model_name_or_path": "swe-agent", "model_patch": diff(fake_repo, "pixel")},
+                       {"instance_id": 3, "model_name_or_path": "/ckpt/llama", "model_patch": diff(fake_repo, "same")},
+                       {"instance_id": "7", "model_name_or_path": "/ckpt/llama", "model_patch": None})
+    result = compare(fake_repo, tmp_path, "base", "--predictions", str(file))
+    assert result.exit_code == 1, result.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    got = {c["name"]: (c["agent"], c["attempt"], c["verdict"]) for c in doc["candidates"]}
+    assert got == {"swe-agent-1": ("swe-agent", 1, "equivalent, speed not judged (one run each)"),
+                   "swe-agent-2": ("swe-agent", 2, "NOT equivalent"),
+                   "ckpt/llama-3": ("/ckpt/llama", 3, "equivalent, speed not judged (one run each)"),
+                   "ckpt/llama-7": ("/ckpt/llama", 7, "patch does not apply: the patch is empty")}
+    assert (tmp_path / "r-leaderboard.csv").is_file()
+
+
 def test_only_a_broken_patch_is_still_a_verdict(fake_repo: Path, tmp_path: Path) -> None:
     file = predictions(tmp_path / "p.jsonl", {"agent": "a", "patch": "this is not a diff"})
     result = compare(fake_repo, tmp_path, "base", "--predictions", str(file))
@@ -92,7 +111,13 @@ def test_only_a_broken_patch_is_still_a_verdict(fake_repo: Path, tmp_path: Path)
         ([{"agent": "a", "patch": "x", "ref": "same"}], 'p.jsonl:1: give exactly one of "patch" and "ref"'),
         ([{"patch": "x"}], 'p.jsonl:1: "agent" must be a non-empty string'),
         ([{"agent": "a", "ref": "same", "pach": 1}], "p.jsonl:1: unknown key 'pach'"),
-        ([{"agent": "a", "attempt": 0, "ref": "same"}], 'p.jsonl:1: "attempt" must be a whole number ≥ 1'),
+        ([{"agent": "a", "attempt": 0, "ref": "same"}], 'p.jsonl:1: "attempt" (or a numeric "instance_id") must be'),
+        ([{"model_name_or_path": "m", "instance_id": 0, "model_patch": "x"}], 'p.jsonl:1: "attempt" (or a numeric'),
+        ([{"model_name_or_path": "m", "instance_id": True, "model_patch": "x"}], 'p.jsonl:1: "attempt" (or a numeric'),
+        ([{"model_name_or_path": "m", "model_patch": "x", "patch": "y"}], 'p.jsonl:1: "model_patch" and "patch" both given'),
+        ([{"model_name_or_path": "m", "agent": "a", "ref": "same"}], '"model_name_or_path" and "agent" both given'),
+        ([{"instance_id": 2, "attempt": 2, "agent": "a", "ref": "same"}], '"instance_id" and "attempt" both given'),
+        ([{"instance_id": "polytope", "model_patch": "x"}], 'p.jsonl:1: "agent" must be a non-empty string'),
         ([{"agent": "a", "ref": "same"}, {"agent": "a", "attempt": 1, "ref": "rng"}], "p.jsonl:2: a attempt 1 is listed twice"),
         ([{"agent": "a", "ref": "same"}, {"agent": "b", "ref": "same"}], "candidate 'same' is named twice"),
         ([{"agent": "a", "ref": "nope"}], "no branch, tag or commit named 'nope'"),
