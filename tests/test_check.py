@@ -6,6 +6,7 @@ Real temporary git repositories throughout; runs are the tiny trainer's
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -114,6 +115,33 @@ def test_without_github_no_annotations_and_no_summary(fake_repo: Path, tmp_path:
     result = check(fake_repo, tmp_path, "base", "same")
     assert result.exit_code == 0 and "gate (fail on nonequivalent): all 1 passed" in result.output
     assert "::" not in result.output and suite_of(tmp_path / "r.xml").failures == 0
+
+
+def test_check_takes_the_same_intake_as_compare(fake_repo: Path, tmp_path: Path) -> None:
+    """--patch NAME=FILE and a (SWE-bench) predictions file: each attempt is a gated candidate."""
+    repo = git.Repo(fake_repo)
+    (tmp_path / "fix.patch").write_text(repo.git.diff("base", "same") + "\n")
+    (tmp_path / "p.jsonl").write_text(json.dumps({"instance_id": "polytope", "model_name_or_path": "m",
+                                                  "model_patch": repo.git.diff("base", "pixel") + "\n"}) + "\n")
+    result = check(fake_repo, tmp_path, "base", "--patch", f"mine={tmp_path / 'fix.patch'}",
+                   "--predictions", str(tmp_path / "p.jsonl"))
+    assert result.exit_code == 1, result.output
+    assert "gate (fail on nonequivalent): 1 of 2 failed: m-1" in result.output
+    assert [(c.name, c.is_passed) for c in suite_of(tmp_path / "r.xml")] == [("mine", True), ("m-1", False)]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ([], "name at least one candidate"),
+        (["--patch", "noequals"], "is not NAME=FILE"),
+        (["--predictions", "/no/such.jsonl"], "--predictions /no/such.jsonl: No such file or directory"),
+    ],
+)
+def test_check_without_a_usable_candidate_exits_2(fake_repo: Path, tmp_path: Path, args: list[str], expected: str) -> None:
+    result = check(fake_repo, tmp_path, "base", *args)
+    assert result.exit_code == 2 and expected in result.output, result.output
+    assert not (tmp_path / "w").exists()  # refused before anything is written
 
 
 def test_bad_fail_on_is_a_usage_error(fake_repo: Path, tmp_path: Path) -> None:

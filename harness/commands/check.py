@@ -17,11 +17,11 @@ from pathlib import Path
 
 from harness import constants as C
 from harness import export
-from harness.commands.compare import run_compare
+from harness.commands.compare import report_names, run_compare
 from harness.executors import Executor
 from harness.export import github
 from harness.judge import gate
-from harness.plan import CompareOptions, validate_names
+from harness.plan import CompareOptions, gather_attempts
 from harness.results import CompareDocument
 
 
@@ -42,8 +42,7 @@ def gate_options(opts: CompareOptions, fail_on: str, repeat: int | None) -> Comp
 
 
 def default_report_path(opts: CompareOptions) -> Path:
-    names = "-".join([opts.baseline, *opts.candidates]).replace("/", "_")
-    return Path(C.REPORTS_DIR) / f"check-{opts.preset or 'default'}-{names}.md"
+    return Path(C.REPORTS_DIR) / f"check-{opts.preset or 'default'}-{report_names(opts)}.md"
 
 
 def output_targets(opts: CompareOptions, paths: dict[str, Path | None], environ: dict[str, str]) -> dict[str, Path]:
@@ -82,7 +81,7 @@ def run_check(opts: CompareOptions, fail_on: str, repeat: int | None, paths: dic
     `paths`: format → path the user asked for (md, junit, json; None = not asked).
     """
     environ = dict(os.environ) if environ is None else environ
-    validate_names(opts.baseline, opts.candidates)
+    gather_attempts(opts)  # names, --patch and --predictions checked before any output or run
     gated = gate_options(opts, gate.check_rule(fail_on), repeat)
     targets = output_targets(gated, paths, environ)
     export.check_writable(targets)

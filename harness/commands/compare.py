@@ -57,10 +57,14 @@ def run_compare(opts: CompareOptions, executor: Executor | None = None, config: 
     return CompareRun(doc, plan.run_root)
 
 
-def default_report_path(opts: CompareOptions, preset: str | None) -> Path:
+def report_names(opts: CompareOptions) -> str:
+    """The default report's name part: baseline, candidates, --patch names and the predictions file's stem."""
     handed_in = [p.partition("=")[0] for p in opts.patches] + ([opts.predictions.stem] if opts.predictions else [])
-    names = "-".join([opts.baseline, *opts.candidates, *handed_in]).replace("/", "_")
-    return Path(C.REPORTS_DIR) / f"compare-{preset or 'default'}-{names}.md"
+    return "-".join([opts.baseline, *opts.candidates, *handed_in]).replace("/", "_")
+
+
+def default_report_path(opts: CompareOptions, preset: str | None) -> Path:
+    return Path(C.REPORTS_DIR) / f"compare-{preset or 'default'}-{report_names(opts)}.md"
 
 
 def leaderboard_targets(doc: CompareDocument, report: Path) -> dict[str, Path]:
