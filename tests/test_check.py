@@ -23,6 +23,7 @@ from harness.export import github
 from harness.plan import CompareOptions
 from harness.results import Flag
 from scripted import Behaviour, script
+from tables import columns_line_up
 
 RNG_REASON = "NOT equivalent: training trajectory changed: RNG stream or initialisation perturbed"
 
@@ -58,6 +59,12 @@ def test_the_gate_fails_on_nonequivalent_candidates_only(gated: tuple[Result, Pa
     assert "gate (fail on nonequivalent): 2 of 4 failed: rng, crash" in result.output
     # check has no --quick: its one-run verdict says what it is in words that fit the command
     assert "equivalent, speed not judged (one run each)" in result.output and "--quick" not in result.output
+    lines = result.output.splitlines()
+    top = lines.index(next(l for l in lines if l.startswith("gate ")))
+    assert lines[top].split() == ["gate", "candidate", "verdict", "diagnosis"]  # one run each: no speed column
+    assert [row.split()[:2] for row in lines[top + 2:top + 6]] == [["pass", "same"], ["FAIL", "rng"], ["FAIL", "crash"],
+                                                                   ["pass", "threads"]]
+    columns_line_up(lines[top:top + 6], ["gate", "candidate", "verdict", "diagnosis"])
 
 
 def test_junit_parses_back_with_one_case_per_candidate(gated: tuple[Result, Path]) -> None:

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from harness.cli import main
+from tables import columns_line_up
 
 
 def compare(fake_repo: Path, work: Path, *args: str) -> Result:
@@ -65,6 +66,20 @@ def test_compare_bad_input_exits_2_with_one_line(fake_repo: Path, tmp_path: Path
     assert expected in result.output
     assert "Traceback" not in result.output
     assert len([l for l in result.output.splitlines() if l.startswith("Error")]) == 1
+
+
+def test_final_table_has_a_header_and_long_verdicts_keep_it_aligned(fake_repo: Path, tmp_path: Path) -> None:
+    broken = git.Repo(fake_repo).git.diff("base", "pixel").replace("-CHANGE_PIXEL = False", "-CHANGE_PIXEL = Maybe")
+    (tmp_path / "p.jsonl").write_text(json.dumps({"agent": "a", "patch": broken + "\n"}) + "\n")
+    result = compare(fake_repo, tmp_path, "base", "same", "rng", "--quick", "--predictions", str(tmp_path / "p.jsonl"))
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    top = lines.index(next(l for l in lines if l.startswith("candidate ")))
+    table = lines[top:top + 5]
+    assert table[0].split() == ["candidate", "verdict", "speed", "diagnosis"]
+    assert [row.split()[0] for row in table[2:]] == ["same", "rng", "a-1"]
+    assert "patch does not apply: draw-poly-while-training.py: patch does not apply" in table[4]
+    columns_line_up(table, ["candidate", "verdict", "speed", "diagnosis"])
 
 
 def test_missing_candidate_argument_is_a_usage_error(tmp_path: Path) -> None:

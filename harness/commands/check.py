@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness import constants as C
 from harness import export
-from harness.commands.compare import report_names, run_compare
+from harness.commands.compare import report_names, run_compare, table_lines
 from harness.executors import Executor
 from harness.export import github
 from harness.judge import gate
@@ -55,19 +55,19 @@ def output_targets(opts: CompareOptions, paths: dict[str, Path | None], environ:
 
 
 def gate_lines(doc: CompareDocument) -> list[str]:
-    """One line per candidate (pass/fail, verdict, speed only where judged), the warnings, the decision.
+    """A headed table, one row per candidate (pass/fail, verdict, speed only where judged), the warnings, the decision.
 
     One run each judges no speed, and a baseline restored from the cache ran at
     another time: quoting a single-run speedup there would be noise, so none is.
     """
-    failed, primary = gate.failures(doc), doc.task.primary_phase
-    lines = []
-    for c in doc.candidates:
-        speed = "" if doc.settings.quick else f"{gate.speed_words(c, primary):<28} "
-        lines.append(f"{'FAIL' if c.name in failed else 'pass'}  {c.name:<16} {c.verdict:<40} {speed}{c.diagnosis}")
+    failed, primary, judged = gate.failures(doc), doc.task.primary_phase, not doc.settings.quick
+    headers = ["gate", "candidate", "verdict", *(["speed"] if judged else []), "diagnosis"]
+    rows = [["FAIL" if c.name in failed else "pass", c.name, c.verdict,
+             *([gate.speed_words(c, primary)] if judged else []), c.diagnosis] for c in doc.candidates]
     if doc.noise_floor is not None:
-        lines.append(f"      {'(noise floor)':<16} baseline vs baseline: {primary} ±{doc.noise_floor.floor:.1%}")
-    lines += [f"warning: {w}" for w in doc.warnings]
+        floor = f"{primary} ±{doc.noise_floor.floor:.1%}"
+        rows.append(["", "(noise floor)", "baseline vs baseline", *([floor] if judged else []), ""])
+    lines = table_lines(headers, rows) + [f"warning: {w}" for w in doc.warnings]
     rule = gate.rule_of(doc)
     decision = (f"gate (fail on {rule}): {len(failed)} of {len(doc.candidates)} failed: " + ", ".join(failed)
                 if failed else f"gate (fail on {rule}): all {len(doc.candidates)} passed")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tabulate import tabulate
 
 from harness import constants as C
 from harness import export, intake, portable, variants
@@ -74,14 +77,27 @@ def leaderboard_targets(doc: CompareDocument, report: Path) -> dict[str, Path]:
     return {"leaderboard-csv": report.with_name(f"{report.stem}-leaderboard.csv")}
 
 
+SUMMARY_HEADERS = ("candidate", "verdict", "speed", "diagnosis")
+
+
 def summary_lines(doc: CompareDocument) -> list[str]:
-    """The terminal verdict table: one line per candidate."""
+    """The terminal verdict table: a header, one row per candidate (the noise floor last), then the warnings.
+
+    tabulate sizes every column to its longest cell, so a long verdict ("patch
+    does not apply: …") cannot push the columns after it out of line.
+    """
     primary = doc.task.primary_phase
-    lines = []
+    rows = []
     for c in doc.candidates:
         value = c.speedup.get(primary)
         speed = f"{primary} {value:.2f}×" if value else f"{primary} –"
-        lines.append(f"{c.name:<16} {c.verdict:<40} {speed:<16} {c.diagnosis}")
+        rows.append([c.name, c.verdict, speed, c.diagnosis])
     if doc.noise_floor is not None:
-        lines.append(f"{'(noise floor)':<16} baseline vs baseline: {primary} ±{doc.noise_floor.floor:.1%}")
-    return lines + [f"warning: {w}" for w in doc.warnings]
+        rows.append(["(noise floor)", "baseline vs baseline", f"{primary} ±{doc.noise_floor.floor:.1%}", ""])
+    return table_lines(SUMMARY_HEADERS, rows) + [f"warning: {w}" for w in doc.warnings]
+
+
+def table_lines(headers: Sequence[str], rows: list[list[str]]) -> list[str]:
+    """A plain headed table for the terminal and CI logs: one line per row (whitespace in a cell flattened)."""
+    cells = [[" ".join(str(cell).split()) for cell in row] for row in rows]
+    return tabulate(cells, headers=list(headers), disable_numparse=True).splitlines()
