@@ -65,6 +65,7 @@ def test_the_gate_fails_on_nonequivalent_candidates_only(gated: tuple[Result, Pa
     assert [row.split()[:2] for row in lines[top + 2:top + 6]] == [["pass", "same"], ["FAIL", "rng"], ["FAIL", "crash"],
                                                                    ["pass", "threads"]]
     columns_line_up(lines[top:top + 6], ["gate", "candidate", "verdict", "diagnosis"])
+    assert "not measurable" not in result.output  # an equivalence gate warns of no speed it did not judge
 
 
 def test_junit_parses_back_with_one_case_per_candidate(gated: tuple[Result, Path]) -> None:
@@ -100,6 +101,7 @@ def test_summary_is_appended_to_the_step_summary_file(gated: tuple[Result, Path]
     assert "| ❌ fail | **crash** |" in text and "| ✅ pass | **threads** |" in text
     assert "](" not in text and str(tmp) not in text  # no links, no machine paths
     assert "speedup" not in text  # one run each: no speed quoted
+    assert "not measurable" not in text  # ... and no warning about speed either
 
 
 def test_annotations_name_the_file_and_line_of_flagged_diff_lines(gated: tuple[Result, Path]) -> None:

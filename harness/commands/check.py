@@ -19,7 +19,7 @@ from harness import constants as C
 from harness import export
 from harness.commands.compare import report_names, run_compare, table_lines
 from harness.executors import Executor
-from harness.export import github
+from harness.export import caveats, github
 from harness.judge import gate
 from harness.plan import CompareOptions, gather_attempts
 from harness.results import CompareDocument
@@ -67,7 +67,7 @@ def gate_lines(doc: CompareDocument) -> list[str]:
     if doc.noise_floor is not None:
         floor = f"{primary} ±{doc.noise_floor.floor:.1%}"
         rows.append(["", "(noise floor)", "baseline vs baseline", *([floor] if judged else []), ""])
-    lines = table_lines(headers, rows) + [f"warning: {w}" for w in doc.warnings]
+    lines = table_lines(headers, rows) + [f"warning: {w}" for w in caveats.for_gate(doc)]
     rule = gate.rule_of(doc)
     decision = (f"gate (fail on {rule}): {len(failed)} of {len(doc.candidates)} failed: " + ", ".join(failed)
                 if failed else f"gate (fail on {rule}): all {len(doc.candidates)} passed")

@@ -13,6 +13,7 @@ from harness import constants as C
 from harness import export, intake, portable, variants
 from harness.commands import harness_info
 from harness.executors import Executor, make_executor
+from harness.export import caveats
 from harness.judge import integrity
 from harness.judge.analyse import analyse
 from harness.judge.leaderboard import has_agents
@@ -94,7 +95,7 @@ def summary_lines(doc: CompareDocument) -> list[str]:
         rows.append([c.name, c.verdict, speed, c.diagnosis])
     if doc.noise_floor is not None:
         rows.append(["(noise floor)", "baseline vs baseline", f"{primary} ±{doc.noise_floor.floor:.1%}", ""])
-    return table_lines(SUMMARY_HEADERS, rows) + [f"warning: {w}" for w in doc.warnings]
+    return table_lines(SUMMARY_HEADERS, rows) + [f"warning: {w}" for w in caveats.listed(doc)]
 
 
 def table_lines(headers: Sequence[str], rows: list[list[str]]) -> list[str]:
