@@ -219,9 +219,14 @@ def resolve_all(repo_path: Path, names: list[str]) -> dict[str, str]:
     return {name: resolve(repo_path, name) for name in names}
 
 
+#: Context lines enough for any file: each changed file's diff is then the whole file (judge/flags.py reads
+#: Python files from their first line, so a comment or docstring is known for what it is).
+WHOLE_FILE_CONTEXT = 1_000_000_000
+
+
 def diff_text(repo_path: Path, base: str, sha: str) -> str:
-    """The candidate's full diff against the baseline (for the report's flags)."""
-    return _git(git.Repo(repo_path), "diff", "--no-color", base, sha)
+    """The candidate's full diff against the baseline, every changed file whole (for the report's flags)."""
+    return _git(git.Repo(repo_path), "diff", "--no-color", "--no-ext-diff", f"--unified={WHOLE_FILE_CONTEXT}", base, sha)
 
 
 def diffstat(repo_path: Path, base: str, sha: str) -> str:
