@@ -15,6 +15,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from harness.cli import main
+from harness.commands.compare import run_compare
+from harness.executors.fake import FakeExecutor
+from harness.plan import CompareOptions
+from scripted import Behaviour, script
 
 
 def compare(fake_repo: Path, work: Path, *args: str) -> Result:
@@ -59,12 +63,35 @@ def test_patches_refs_and_a_patch_that_does_not_apply(fake_repo: Path, tmp_path:
     assert ("## b-1\n\n**patch does not apply: draw-poly-while-training.py: patch does not apply** — the patch "
             "does not apply to the baseline, so nothing ran\n\n## rng") in report
     assert any("left)" in r.message for r in caplog.records)  # the ETA
-    assert caplog.records and any(r.getMessage().endswith("· a 2 ok; b 1 ok") for r in caplog.records)
+    assert caplog.records and any(r.getMessage().endswith("· a 2 attempts: 2 ran; b 2 attempts: 1 ran, 1 not applied")
+                                  for r in caplog.records)
 
 
 def tree_of(work: Path, sha: str) -> str:
     clone = next((work / "clones").iterdir())
     return git.Repo(clone).commit(sha).tree.hexsha
+
+
+def test_progress_tallies_attempts_not_runs(fake_repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Three attempts run 1 + 2 timing rounds each (and a failure twice): the tallies count three attempts,
+    and call none of them "ok" — equivalence is only judged at the end."""
+    caplog.set_level(logging.INFO, logger="harness.rounds")
+    file = predictions(tmp_path / "p.jsonl", *({"agent": "a", "patch": diff(fake_repo, b)} for b in ("same", "pixel")),
+                       {"agent": "b", "patch": diff(fake_repo, "same")})
+    opts = CompareOptions(baseline="base", candidates=[], predictions=file, preset="small", repo=str(fake_repo),
+                          work_dir=tmp_path, repeat=2, threads=1, variants=0)
+    executor = FakeExecutor(script({"a-2": Behaviour(pixel=(3, 4)),
+                                    "b-1": Behaviour(status="crashed", stderr="RuntimeError: boom")}))
+    doc = run_compare(opts, executor).doc
+    assert [c.verdict for c in doc.candidates] == ["equivalent, inconclusive (too few rounds)", "NOT equivalent", "crashed"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
+    assert len(executor.calls) == 12 and len(lines) == 11  # b-1's rerun is part of its one run
+    assert [line.split(" · ")[-1] for line in lines[:5]] == [
+        "a 2 attempts: 2 waiting; b 1 attempt: 1 waiting", "a 2 attempts: 2 waiting; b 1 attempt: 1 waiting",
+        "a 2 attempts: 1 ran, 1 waiting; b 1 attempt: 1 waiting", "a 2 attempts: 2 ran; b 1 attempt: 1 waiting",
+        "a 2 attempts: 2 ran; b 1 attempt: 1 crashed"]
+    assert lines[-1].endswith(" · a 2 attempts: 2 ran; b 1 attempt: 1 crashed")
+    assert not any(" ok;" in line or line.endswith(" ok") for line in lines)
 
 
 def test_patch_option_names_its_candidate(fake_repo: Path, tmp_path: Path) -> None:
