@@ -92,8 +92,8 @@ def common_run_options(fn: Any) -> Any:
     options = [
         click.option("--repo", metavar="PATH_OR_URL", help="Git repository holding the branches (default: the task's built-in baseline + candidate patches)."),
         click.option("--python", "python", default=sys.executable, show_default="this interpreter", help="Interpreter for the runs."),
-        click.option("--task", "task", metavar="NAME_OR_FILE", help="Built-in task name or task TOML (default: the built-in default task)."),
-        click.option("--preset", help="Task preset (default: the task's default_preset)."),
+        click.option("--task", "task", metavar="NAME_OR_FILE", help="Built-in task name or task TOML (default: the built-in default task; `evalharness tasks` lists them)."),
+        click.option("--preset", help="Task preset (default: the task's default_preset; `evalharness tasks` lists every task's presets)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a task parameter, e.g. --set epochs=10."),
         click.option("--threshold", type=click.FloatRange(0, 10), default=C.DEFAULT_THRESHOLD, show_default=True, callback=finite, help="Smallest relative difference called faster/slower."),
         click.option("--timeout", "timeout_s", type=click.FloatRange(1, 7 * 24 * 3600), default=C.DEFAULT_TIMEOUT_S, show_default=True, callback=finite, help="Seconds before a run is killed."),
@@ -221,6 +221,18 @@ def check(baseline: str, candidates: tuple[str, ...], fail_on: str, repeat: int 
     for line in done.lines:
         click.echo(line)
     sys.exit(done.exit_code)
+
+
+@main.command()
+@click.argument("task", required=False, metavar="[NAME_OR_FILE]")
+def tasks(task: str | None) -> None:
+    """List the built-in tasks with their presets (or describe one task, built-in or a TOML file).
+
+    Example: evalharness tasks polytope
+    """
+    from harness.commands.tasks import describe_all, describe_one
+
+    click.echo(call(describe_all) if task is None else call(describe_one, task))
 
 
 @main.group()

@@ -82,6 +82,34 @@ def test_final_table_has_a_header_and_long_verdicts_keep_it_aligned(fake_repo: P
     columns_line_up(table, ["candidate", "verdict", "speed", "diagnosis"])
 
 
+POLYTOPE_TOML = str(Path(__file__).resolve().parents[1] / "harness" / "tasks" / "polytope" / "task.toml")
+
+
+@pytest.mark.parametrize(
+    "args, code, present, absent",
+    [
+        (["tasks"], 0, ["polytope (default task): Leaky-ReLU net", "demo (default)  size=512 shape=[32]*4",
+                        "small           size=64", "race: Two neural-network solvers", "grid (default)  (the defaults)",
+                        "tiny            n_train=8", "defaults: input=./centered_ring.png", "--preset NAME the preset"], []),
+        (["tasks", "race"], 0, ["race: Two neural-network", "tiny            n_train=8"], ["polytope"]),
+        (["tasks", POLYTOPE_TOML], 0, ["polytope (default task)", "seed            (the defaults)"], ["race"]),
+        (["tasks", "nope"], 2, ["Error: no task file or built-in task named 'nope'"], ["Traceback"]),
+    ],
+    ids=["all", "by-name", "by-file", "unknown"],
+)
+def test_tasks_lists_tasks_and_presets(args: list[str], code: int, present: list[str], absent: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == code, result.output
+    assert all(p in result.output for p in present) and not any(a in result.output for a in absent), result.output
+
+
+@pytest.mark.parametrize("command", ["compare", "check", "sweep"])
+def test_help_says_where_tasks_and_presets_are_listed(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "`evalharness tasks` lists every task's presets" in text, text
+
+
 def test_missing_candidate_argument_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compare", "baseline"])
     assert result.exit_code == 2 and "name at least one candidate to compare against the baseline" in result.output
