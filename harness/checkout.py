@@ -24,7 +24,7 @@ from pathlib import Path
 import git
 
 from harness import constants as C
-from harness.errors import InfraError, UsageProblem
+from harness.errors import InfraError, UsageProblem, did_you_mean
 from harness.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -210,8 +210,23 @@ def resolve(repo_path: Path, name: str) -> str:
     try:
         return _git(repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
     except CheckoutError:
-        branches = ", ".join(sorted(h.name for h in repo.heads)[:12])
-        raise UsageProblem(f"no branch, tag or commit named {name!r} (branches: {branches or 'none'})") from None
+        raise UsageProblem(f"no branch, tag or commit named {name!r} ({_known_refs(repo, name)})") from None
+
+
+#: Up to this many branches are listed when no name is close to a mistyped one.
+LISTED_BRANCHES = 12
+
+
+def _known_refs(repo: git.Repo, name: str) -> str:
+    """The close branch, tag or remote-branch names; else the branches when few, else how many there are."""
+    refs = _git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags", "refs/remotes").split()
+    hint = did_you_mean(name, refs)
+    if hint:
+        return hint
+    branches = sorted(h.name for h in repo.heads)
+    if len(branches) <= LISTED_BRANCHES:
+        return f"branches: {', '.join(branches) or 'none'}"
+    return f"none of its {len(branches)} branches is a close match; `git branch --all` lists them"
 
 
 def resolve_all(repo_path: Path, names: list[str]) -> dict[str, str]:

@@ -14,7 +14,10 @@ import git
 import pytest
 from click.testing import CliRunner, Result
 
+from conftest import trainer_repo
+from harness import checkout
 from harness.cli import main
+from harness.errors import UsageProblem
 from tables import columns_line_up
 
 
@@ -58,6 +61,11 @@ def test_compare_verdicts(fake_repo: Path, tmp_path: Path, args: list[str], code
         (["base", "same", "--quick", "--python", "/no/such/python"], "cannot be run"),
         (["crash", "same", "--quick"], "the baseline run crashed"),
         (["base", "same", "--quick", "--task", "/no/such.toml"], "task file '/no/such.toml' not found"),
+        (["base", "smae", "--quick"], "no branch, tag or commit named 'smae' (did you mean 'same'?)"),
+        (["base", "same", "--quick", "--preset", "smal"],
+         "no preset 'smal' in task polytope (did you mean 'small'? presets: demo, seed, small; `evalharness tasks`"),
+        (["base", "same", "--quick", "--task", "polytop"], "named 'polytop' (did you mean 'polytope'? built-in: "),
+        (["base", "same", "--quick", "--set", "epoch=3"], "--set epoch: unknown parameter (did you mean 'epochs'? known:"),
     ],
 )
 def test_compare_bad_input_exits_2_with_one_line(fake_repo: Path, tmp_path: Path, args: list[str], expected: str) -> None:
@@ -108,6 +116,26 @@ def test_help_says_where_tasks_and_presets_are_listed(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])
     text = " ".join(result.output.split())
     assert result.exit_code == 0 and "`evalharness tasks` lists every task's presets" in text, text
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("gemini-optimized", "(did you mean 'gemini-optimised'?)"),
+        ("relase-2025", "(did you mean 'release-2025'?)"),
+        ("zzz", "(none of its 32 branches is a close match; `git branch --all` lists them)"),
+    ],
+    ids=["branch", "tag", "nothing-close"],
+)
+def test_a_mistyped_name_among_many_branches_gets_a_did_you_mean(tmp_path: Path, name: str, expected: str) -> None:
+    repo = trainer_repo(tmp_path / "repo", {})
+    for i in range(30):
+        repo.create_head(f"feature-{i:02d}")
+    repo.create_head("gemini-optimised")
+    repo.create_tag("release-2025")
+    with pytest.raises(UsageProblem) as refused:
+        checkout.resolve(tmp_path / "repo", name)
+    assert str(refused.value) == f"no branch, tag or commit named {name!r} {expected}"
 
 
 def test_missing_candidate_argument_is_a_usage_error(tmp_path: Path) -> None:
