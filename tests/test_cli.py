@@ -179,6 +179,30 @@ def test_users_checkout_is_never_touched(fake_repo: Path, tmp_path: Path) -> Non
     assert before == after
 
 
+def test_the_harness_never_shows_in_the_users_git_status(fake_repo: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default work folder and report path, from inside the user's repository: a refused run leaves nothing
+    git would show, a finished one only the report (the user's to commit or ignore); .evalharness/ never."""
+    user = tmp_path / "user"
+    repo = git.Repo.clone_from(str(fake_repo), user)
+    (user / "sub").mkdir()
+
+    def run(where: Path, *args: str) -> Result:
+        monkeypatch.chdir(where)
+        return CliRunner().invoke(main, ["compare", "base", *args, "--repo", ".", "--quick", "--preset", "small"])
+
+    refused_repo = run(user / "sub", "same")
+    assert refused_repo.exit_code == 2 and "--repo .: not a git repository" in refused_repo.output
+    assert not (user / "sub" / ".evalharness").exists() and not (user / "sub" / "reports").exists()
+    refused_name = run(user, "nope")
+    assert refused_name.exit_code == 2 and "no branch, tag or commit named 'nope'" in refused_name.output
+    assert repo.git.status("--porcelain", "--untracked-files=all") == ""
+    done = run(user, "origin/same")
+    assert done.exit_code == 0, done.output
+    assert (user / ".evalharness" / ".gitignore").read_text().endswith("\n*\n")
+    assert repo.git.status("--porcelain") == "?? reports/"
+
+
 def test_rerun_resumes_from_existing_results(fake_repo: Path, tmp_path: Path) -> None:
     first = compare(fake_repo, tmp_path, "base", "same", "--quick")
     results = sorted(tmp_path.glob("runs/*/*/rep-*/result.json"))

@@ -10,7 +10,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness import constants as C
-from harness import export, intake, portable, variants
+from harness import checkout, export, intake, layout, portable, variants
 from harness.commands import harness_info
 from harness.executors import Executor, make_executor
 from harness.export import caveats
@@ -42,7 +42,14 @@ def source_label(opts: CompareOptions) -> str:
 
 
 def run_compare(opts: CompareOptions, executor: Executor | None = None, config: TaskConfig | None = None) -> CompareRun:
-    """Plan (locking the run folder), execute, check held-out variants, analyse; compare.json goes in the run folder."""
+    """Plan (locking the run folder), execute, check held-out variants, analyse; compare.json goes in the run folder.
+
+    A --repo that is no repository is refused before the work folder exists;
+    the work folder is made with its .gitignore before anything goes in it.
+    """
+    if opts.repo:
+        checkout.check_repo_arg(opts.repo)
+    layout.make_work_dir(opts.work_dir)
     plan = plan_compare(opts, config)
     own = executor is None
     executor = executor or make_executor(opts.executor, opts.jobs, opts.address)
