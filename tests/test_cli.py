@@ -16,8 +16,13 @@ from click.testing import CliRunner, Result
 
 from conftest import trainer_repo
 from harness import checkout
+from harness import constants as C
 from harness.cli import main
+from harness.commands.check import gate_options
+from harness.environment import default_threads, usable_cores
 from harness.errors import UsageProblem
+from harness.plan import CompareOptions
+from harness.tasks import load_task
 from tables import columns_line_up
 
 
@@ -136,6 +141,31 @@ def test_a_mistyped_name_among_many_branches_gets_a_did_you_mean(tmp_path: Path,
     with pytest.raises(UsageProblem) as refused:
         checkout.resolve(tmp_path / "repo", name)
     assert str(refused.value) == f"no branch, tag or commit named {name!r} {expected}"
+
+
+def option_default(command: str, name: str) -> object:
+    return next(p.default for p in main.commands[command].params if p.name == name)
+
+
+def test_readme_states_the_defaults_the_code_has() -> None:
+    """Every default the README states, from the code: a changed default fails here until the README follows."""
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    gate_repeat = gate_options(CompareOptions(baseline="b", candidates=["c"]), "slower", None).repeat
+    stated = [
+        f"rounds 1…`--repeat` (a cap, default {option_default('compare', 'repeat')})",
+        f"add the normal timed, paired rounds (`--repeat`, default {gate_repeat}, a cap as for `compare`)",
+        f"`--fail-on {option_default('check', 'fail_on')}` (the default)",
+        f"on `--variants N` (default {option_default('compare', 'variants')}, 0 = off)",
+        f"at once on this machine (default {option_default('compare', 'jobs')}: one per core)",
+        f"`--start {option_default('compare', 'start')}` (the default)",
+        f"(`--work-dir`, default `{option_default('compare', 'work_dir')}/`)",
+        f"`--report` (default `{C.REPORTS_DIR}/compare-<preset>-<names>.md`)",
+        f"With `--repeat` > {option_default('sweep', 'repeat')} a cell carries the compare's verdict",
+        f"presets `{load_task(None).default_preset}` (the default:",
+        f"caps each run (default {load_task('race').defaults['cap_seconds']} s)",
+    ]
+    assert [s for s in stated if s not in readme] == []
+    assert default_threads() == max(1, usable_cores() - 1) and "`--threads` (default: the cores less one)" in readme
 
 
 def test_missing_candidate_argument_is_a_usage_error(tmp_path: Path) -> None:
