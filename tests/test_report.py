@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from harness.cli import main
 from harness.commands.compare import CompareRun, run_compare, summary_lines
 from harness.executors.fake import FakeExecutor
-from harness.export import caveats, github, markdown, write_outputs
+from harness.export import caveats, github, junit, markdown, write_outputs
 from harness.plan import CompareOptions
 from harness.results import CompareDocument
 from scripted import Behaviour, script
@@ -112,6 +112,7 @@ def test_warnings_are_merged_per_branch_wherever_they_are_listed() -> None:
         "would settle smaller ones)"]
     assert [l for l in summary_lines(doc) if l.startswith("warning:")] == [f"warning: {merged}"]
     assert github.summary(doc).count("- ⚠️") == 1
+    assert junit.failure_text(doc.candidates[0]).count("warning: gemini unstable") == 1
 
 
 @pytest.mark.parametrize(
