@@ -228,7 +228,7 @@ def check(baseline: str, candidates: tuple[str, ...], fail_on: str, repeat: int 
 def tasks(task: str | None) -> None:
     """List the built-in tasks with their presets (or describe one task, built-in or a TOML file).
 
-    Example: evalharness tasks polytope
+    Example: evalharness tasks (or: evalharness tasks my-task.toml)
     """
     from harness.commands.tasks import describe_all, describe_one
 
