@@ -98,7 +98,9 @@ class ResultCache:
         os.utime(self.entry_dir(spec.key) / ENTRY_FILE)  # last used, for prune
         log.info("%s: outputs reused from the result cache (run key %s, recorded %s)", spec.label, spec.key,
                  entry.recorded)
-        return entry.result.model_copy(update={"label": spec.label, "name": spec.name, "rep": spec.rep})
+        restored = entry.result.model_copy(update={"label": spec.label, "name": spec.name, "rep": spec.rep})
+        restored._reused = True
+        return restored
 
     def record(self, spec: RunSpec, result: RunResult) -> None:
         """Store a successful run's result and files under its key (once; an existing entry is kept)."""

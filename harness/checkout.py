@@ -24,7 +24,7 @@ from pathlib import Path
 import git
 
 from harness import constants as C
-from harness.errors import InfraError, UsageProblem
+from harness.errors import InfraError, UsageProblem, did_you_mean
 from harness.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -210,8 +210,23 @@ def resolve(repo_path: Path, name: str) -> str:
     try:
         return _git(repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
     except CheckoutError:
-        branches = ", ".join(sorted(h.name for h in repo.heads)[:12])
-        raise UsageProblem(f"no branch, tag or commit named {name!r} (branches: {branches or 'none'})") from None
+        raise UsageProblem(f"no branch, tag or commit named {name!r} ({_known_refs(repo, name)})") from None
+
+
+#: Up to this many branches are listed when no name is close to a mistyped one.
+LISTED_BRANCHES = 12
+
+
+def _known_refs(repo: git.Repo, name: str) -> str:
+    """The close branch, tag or remote-branch names; else the branches when few, else how many there are."""
+    refs = _git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags", "refs/remotes").split()
+    hint = did_you_mean(name, refs)
+    if hint:
+        return hint
+    branches = sorted(h.name for h in repo.heads)
+    if len(branches) <= LISTED_BRANCHES:
+        return f"branches: {', '.join(branches) or 'none'}"
+    return f"none of its {len(branches)} branches is a close match; `git branch --all` lists them"
 
 
 def resolve_all(repo_path: Path, names: list[str]) -> dict[str, str]:
@@ -219,9 +234,14 @@ def resolve_all(repo_path: Path, names: list[str]) -> dict[str, str]:
     return {name: resolve(repo_path, name) for name in names}
 
 
+#: Context lines enough for any file: each changed file's diff is then the whole file (judge/flags.py reads
+#: Python files from their first line, so a comment or docstring is known for what it is).
+WHOLE_FILE_CONTEXT = 1_000_000_000
+
+
 def diff_text(repo_path: Path, base: str, sha: str) -> str:
-    """The candidate's full diff against the baseline (for the report's flags)."""
-    return _git(git.Repo(repo_path), "diff", "--no-color", base, sha)
+    """The candidate's full diff against the baseline, every changed file whole (for the report's flags)."""
+    return _git(git.Repo(repo_path), "diff", "--no-color", "--no-ext-diff", f"--unified={WHOLE_FILE_CONTEXT}", base, sha)
 
 
 def diffstat(repo_path: Path, base: str, sha: str) -> str:

@@ -92,8 +92,8 @@ def common_run_options(fn: Any) -> Any:
     options = [
         click.option("--repo", metavar="PATH_OR_URL", help="Git repository holding the branches (default: the task's built-in baseline + candidate patches)."),
         click.option("--python", "python", default=sys.executable, show_default="this interpreter", help="Interpreter for the runs."),
-        click.option("--task", "task", metavar="NAME_OR_FILE", help="Built-in task name or task TOML (default: the built-in default task)."),
-        click.option("--preset", help="Task preset (default: the task's default_preset)."),
+        click.option("--task", "task", metavar="NAME_OR_FILE", help="Built-in task name or task TOML (default: the built-in default task; `evalharness tasks` lists them)."),
+        click.option("--preset", help="Task preset (default: the task's default_preset; `evalharness tasks` lists every task's presets)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a task parameter, e.g. --set epochs=10."),
         click.option("--threshold", type=click.FloatRange(0, 10), default=C.DEFAULT_THRESHOLD, show_default=True, callback=finite, help="Smallest relative difference called faster/slower."),
         click.option("--timeout", "timeout_s", type=click.FloatRange(1, 7 * 24 * 3600), callback=finite, help=f"Seconds before a run is killed (default: {C.DEFAULT_TIMEOUT_S:g} for the baseline's first run, then ten times its wall time, at least a minute)."),
@@ -122,12 +122,22 @@ def _options(baseline: str, candidates: tuple[str, ...], kw: dict[str, Any], **e
                           cache=not kw.pop("no_cache"), pass_env=list(kw.pop("pass_env")), **kw, **extra)
 
 
+def intake_options(fn: Any) -> Any:
+    """Candidates handed in as patches rather than branches: compare and check take the same ones."""
+    options = [
+        click.option("--patch", "patches", multiple=True, metavar="NAME=FILE", help="A patch applied to the baseline, compared as candidate NAME."),
+        click.option("--predictions", type=click.Path(path_type=Path, dir_okay=False), help='Attempts, one JSON line each: {"agent": ..., "attempt": N, "patch": ... or "ref": ...} (SWE-bench\'s model_name_or_path, model_patch, instance_id too).'),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @click.argument("baseline")
 @click.argument("candidates", nargs=-1)
 @common_run_options
-@click.option("--patch", "patches", multiple=True, metavar="NAME=FILE", help="A patch applied to the baseline, compared as candidate NAME.")
-@click.option("--predictions", type=click.Path(path_type=Path, dir_okay=False), help='Attempts, one JSON line each: {"agent": ..., "attempt": N, "patch": ... or "ref": ...}.')
+@intake_options
 @click.option("--repeat", type=click.IntRange(1, 100), default=C.DEFAULT_REPEAT, show_default=True, help="Interleaved rounds per branch.")
 @click.option("--quick", is_flag=True, help="One run per branch; equivalence only, no speed verdict.")
 @click.option("--variants", type=click.IntRange(0, 20), default=C.DEFAULT_VARIANTS, show_default=True, help="Held-out parameter variants every matching candidate is also checked on (0: off).")
@@ -187,8 +197,9 @@ def sweep(baseline: str, candidates: tuple[str, ...], grid_specs: tuple[str, ...
 
 @main.command()
 @click.argument("baseline")
-@click.argument("candidates", nargs=-1, required=True)
+@click.argument("candidates", nargs=-1)
 @common_run_options
+@intake_options
 @click.option("--fail-on", type=click.Choice(["nonequivalent", "slower", "not-faster"]), default="nonequivalent", show_default=True, help="What fails the gate; slower/not-faster add timed rounds.")
 @click.option("--repeat", type=click.IntRange(1, 100), help=f"Timed rounds (default: none for nonequivalent, {C.DEFAULT_REPEAT} otherwise).")
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Write JUnit XML here (one test case per candidate).")
@@ -205,11 +216,23 @@ def check(baseline: str, candidates: tuple[str, ...], fail_on: str, repeat: int 
     """
     from harness.commands.check import run_check
 
-    opts = _options(baseline, candidates, kw)
+    opts = _options(baseline, candidates, kw, patches=list(kw.pop("patches")))
     done = call(run_check, opts, fail_on, repeat, {"md": report, "junit": junit_path, "json": json_path})
     for line in done.lines:
         click.echo(line)
     sys.exit(done.exit_code)
+
+
+@main.command()
+@click.argument("task", required=False, metavar="[NAME_OR_FILE]")
+def tasks(task: str | None) -> None:
+    """List the built-in tasks with their presets (or describe one task, built-in or a TOML file).
+
+    Example: evalharness tasks (or: evalharness tasks my-task.toml)
+    """
+    from harness.commands.tasks import describe_all, describe_one
+
+    click.echo(call(describe_all) if task is None else call(describe_one, task))
 
 
 @main.group()

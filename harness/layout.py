@@ -45,3 +45,17 @@ def variant_root(run_root: Path, variant_id: str) -> Path:
 def tree_dir(run_root: Path, sha: str) -> Path:
     """The pristine tree of a commit for this compare, copied into each run's sandbox."""
     return run_root / C.TREES_DIR / sha[:16]
+
+
+#: What the work folder's own .gitignore says (pytest does the same for .pytest_cache).
+WORK_DIR_GITIGNORE = "# Created by evalharness: private clones, run folders and the result cache.\n*\n"
+
+
+def make_work_dir(work_dir: Path) -> Path:
+    """The work folder, holding a `.gitignore` of `*`, so it never shows in the `git status` of the repository
+    it lies in (the user's own, with `--repo .`), wherever --work-dir puts it; one the user wrote is kept."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    ignore = work_dir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(WORK_DIR_GITIGNORE, encoding="utf-8")
+    return work_dir

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from harness import constants as C
 from harness.errors import UsageProblem
@@ -137,10 +137,17 @@ class RunResult(Record):
     stderr_tail: str = ""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    #: Restored from the result cache by this compare rather than run (set by cache.restore; not stored:
+    #: the progress line says "reused" instead of a wall time it did not spend).
+    _reused: bool = PrivateAttr(default=False)
 
     @property
     def ok(self) -> bool:
         return self.status == C.STATUS_OK
+
+    @property
+    def reused(self) -> bool:
+        return self._reused
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, by_alias=True)

@@ -13,7 +13,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 
 from harness import isolation, layout, runner
 from harness import constants as C
@@ -111,10 +110,12 @@ def agent_labels(plan: Plan) -> dict[str, str]:
 
 class Progress:
     """One log line per run over the whole batch: which round, what happened, elapsed time, an ETA to the
-    most rounds left, and per-agent tallies as they come in.
+    most rounds left, and per-agent tallies of attempts (not runs) as they come in.
 
     The total is an upper bound (the sequential rule usually stops earlier), so
-    the ETA is one too: it can only come in early.
+    the ETA is one too: it can only come in early. A run resumed from this
+    compare's folder or reused from the result cache shows as such, not with a
+    wall time nobody waited for, and costs the ETA nothing.
     """
 
     def __init__(self, plan: Plan) -> None:
@@ -124,30 +125,56 @@ class Progress:
         self.total = branches + variant_runs + (0 if plan.opts.quick else 1 + self.rounds * (branches + 1))
         self.done, self.fresh, self.started = 0, 0, time.perf_counter()
         self.agents = agent_labels(plan)
-        self.tallies: dict[str, Counter[str]] = {}
+        self.rejected = set(plan.rejected)  # attempts whose patch does not apply: they never run
+        self.states: dict[str, str] = {}  # attempt → the worst status of its runs so far
 
     def step(self, label: str, round_no: int, result: RunResult, resumed: bool, stage: str | None = None) -> None:
         self.done += 1
-        self.fresh += not resumed
+        self.fresh += not (resumed or result.reused)
         self.tally(label, result.status)
         elapsed = time.perf_counter() - self.started
-        how = "resumed" if resumed else f"{result.wall_s:.2f}s"
+        how = "resumed" if resumed else "reused" if result.reused else f"{result.wall_s:.2f}s"
         which = stage or ("equivalence round" if round_no == 0 else f"timing round {round_no}/{self.rounds}")
         log.info("[%d/≤%d] %s %-20s %-8s %s (elapsed %.0fs%s)%s", self.done, self.total, which, label,
                  result.status, how, elapsed, self.eta(elapsed), self.tally_text())
 
     def eta(self, elapsed: float) -> str:
-        """At the pace of the runs made so far (resumed runs cost nothing), to the most runs left."""
+        """At the pace of the runs made so far (resumed and reused runs cost nothing), to the most runs left."""
         if not self.fresh or self.done >= self.total:
             return ""
         return f", at most ~{elapsed / self.fresh * (self.total - self.done):.0f}s left"
 
-    def tally(self, label: str, word: str) -> None:
-        """Count one outcome word (a run status, or a verdict such as "equivalent") for the label's agent."""
+    def tally(self, label: str, status: str) -> None:
+        """An attempt's state is the worst status of its runs so far: one attempt, however many runs."""
         if label in self.agents:
-            self.tallies.setdefault(self.agents[label], Counter())[word] += 1
+            self.states[label] = self._worse(self.states.get(label, C.STATUS_OK), status)
+
+    @staticmethod
+    def _worse(a: str, b: str) -> str:
+        """The worse of two run statuses: by the harness's ranking, and any failure (a task's own word) over ok."""
+        ranked = [s for s in C.STATUS_RANK if s in (a, b)]
+        if ranked and ranked[0] != C.STATUS_OK:
+            return ranked[0]
+        return a if a != C.STATUS_OK else b
+
+    def attempt_word(self, label: str) -> str:
+        """'ran' (its runs finished; equivalence is judged at the end), its failure, 'waiting' or 'not applied'."""
+        if label in self.rejected:
+            return "not applied"
+        state = self.states.get(label)
+        return "waiting" if state is None else "ran" if state == C.STATUS_OK else state
 
     def tally_text(self) -> str:
-        parts = [f"{agent} " + " ".join(f"{n} {word}" for word, n in sorted(counts.items()))
-                 for agent, counts in sorted(self.tallies.items())]
+        """' · claude 1 attempt: 1 ran; gemini 2 attempts: 1 ran, 1 crashed' (agents by name)."""
+        parts = []
+        for agent in sorted(set(self.agents.values())):
+            words = Counter(self.attempt_word(label) for label, who in self.agents.items() if who == agent)
+            n = sum(words.values())
+            counts = ", ".join(f"{k} {word}" for word, k in sorted(words.items(), key=self._word_order))
+            parts.append(f"{agent} {n} attempt{'' if n == 1 else 's'}: {counts}")
         return " · " + "; ".join(parts) if parts else ""
+
+    @staticmethod
+    def _word_order(item: tuple[str, int]) -> tuple[int, str]:
+        """Ran first, then failures (by name), then not applied; waiting last."""
+        return {"ran": 0, "not applied": 2, "waiting": 3}.get(item[0], 1), item[0]

@@ -6,7 +6,9 @@ the branches, run keys and interpreters are real.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -39,6 +41,19 @@ def test_second_check_of_a_new_candidate_runs_only_the_candidate(fake_repo: Path
     assert sorted(first) == ["base", "same"] and second == ["pixel"]
     assert doc.candidates[0].diagnosis == PIXEL  # judged against the restored baseline images
     assert len(store_of(tmp_path).entries()) == 3
+
+
+def test_progress_shows_a_run_restored_from_the_cache_as_reused(fake_repo: Path, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="harness.rounds")
+    gate(fake_repo, tmp_path, "same")
+    first = [r.getMessage() for r in caplog.records if "equivalence round base " in r.getMessage()]
+    caplog.clear()
+    gate(fake_repo, tmp_path, "pixel")
+    second = [r.getMessage() for r in caplog.records if "equivalence round base " in r.getMessage()]
+    assert len(first) == len(second) == 1
+    assert re.search(r"equivalence round base +ok +\d+\.\d\ds \(", first[0]), first
+    assert re.search(r"equivalence round base +ok +reused \(elapsed \d+s\)$", second[0]), second  # no ETA from it
 
 
 def test_a_cached_candidate_is_judged_like_a_fresh_one(fake_repo: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Real temporary git repositories throughout; runs are the tiny trainer's
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from harness.export import github
 from harness.plan import CompareOptions
 from harness.results import Flag
 from scripted import Behaviour, script
+from tables import columns_line_up
 
 RNG_REASON = "NOT equivalent: training trajectory changed: RNG stream or initialisation perturbed"
 
@@ -55,6 +57,15 @@ def test_the_gate_fails_on_nonequivalent_candidates_only(gated: tuple[Result, Pa
     result, _ = gated
     assert result.exit_code == 1, result.output
     assert "gate (fail on nonequivalent): 2 of 4 failed: rng, crash" in result.output
+    # check has no --quick: its one-run verdict says what it is in words that fit the command
+    assert "equivalent, speed not judged (one run each)" in result.output and "--quick" not in result.output
+    lines = result.output.splitlines()
+    top = lines.index(next(l for l in lines if l.startswith("gate ")))
+    assert lines[top].split() == ["gate", "candidate", "verdict", "diagnosis"]  # one run each: no speed column
+    assert [row.split()[:2] for row in lines[top + 2:top + 6]] == [["pass", "same"], ["FAIL", "rng"], ["FAIL", "crash"],
+                                                                   ["pass", "threads"]]
+    columns_line_up(lines[top:top + 6], ["gate", "candidate", "verdict", "diagnosis"])
+    assert "not measurable" not in result.output  # an equivalence gate warns of no speed it did not judge
 
 
 def test_junit_parses_back_with_one_case_per_candidate(gated: tuple[Result, Path]) -> None:
@@ -90,6 +101,7 @@ def test_summary_is_appended_to_the_step_summary_file(gated: tuple[Result, Path]
     assert "| ❌ fail | **crash** |" in text and "| ✅ pass | **threads** |" in text
     assert "](" not in text and str(tmp) not in text  # no links, no machine paths
     assert "speedup" not in text  # one run each: no speed quoted
+    assert "not measurable" not in text  # ... and no warning about speed either
 
 
 def test_annotations_name_the_file_and_line_of_flagged_diff_lines(gated: tuple[Result, Path]) -> None:
@@ -112,6 +124,33 @@ def test_without_github_no_annotations_and_no_summary(fake_repo: Path, tmp_path:
     result = check(fake_repo, tmp_path, "base", "same")
     assert result.exit_code == 0 and "gate (fail on nonequivalent): all 1 passed" in result.output
     assert "::" not in result.output and suite_of(tmp_path / "r.xml").failures == 0
+
+
+def test_check_takes_the_same_intake_as_compare(fake_repo: Path, tmp_path: Path) -> None:
+    """--patch NAME=FILE and a (SWE-bench) predictions file: each attempt is a gated candidate."""
+    repo = git.Repo(fake_repo)
+    (tmp_path / "fix.patch").write_text(repo.git.diff("base", "same") + "\n")
+    (tmp_path / "p.jsonl").write_text(json.dumps({"instance_id": "polytope", "model_name_or_path": "m",
+                                                  "model_patch": repo.git.diff("base", "pixel") + "\n"}) + "\n")
+    result = check(fake_repo, tmp_path, "base", "--patch", f"mine={tmp_path / 'fix.patch'}",
+                   "--predictions", str(tmp_path / "p.jsonl"))
+    assert result.exit_code == 1, result.output
+    assert "gate (fail on nonequivalent): 1 of 2 failed: m-1" in result.output
+    assert [(c.name, c.is_passed) for c in suite_of(tmp_path / "r.xml")] == [("mine", True), ("m-1", False)]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ([], "name at least one candidate"),
+        (["--patch", "noequals"], "is not NAME=FILE"),
+        (["--predictions", "/no/such.jsonl"], "--predictions /no/such.jsonl: No such file or directory"),
+    ],
+)
+def test_check_without_a_usable_candidate_exits_2(fake_repo: Path, tmp_path: Path, args: list[str], expected: str) -> None:
+    result = check(fake_repo, tmp_path, "base", *args)
+    assert result.exit_code == 2 and expected in result.output, result.output
+    assert not (tmp_path / "w").exists()  # refused before anything is written
 
 
 def test_bad_fail_on_is_a_usage_error(fake_repo: Path, tmp_path: Path) -> None:

@@ -14,7 +14,16 @@ import git
 import pytest
 from click.testing import CliRunner, Result
 
+from conftest import trainer_repo
+from harness import checkout
+from harness import constants as C
 from harness.cli import main
+from harness.commands.check import gate_options
+from harness.environment import default_threads, usable_cores
+from harness.errors import UsageProblem
+from harness.plan import CompareOptions
+from harness.tasks import load_task
+from tables import columns_line_up
 
 
 def compare(fake_repo: Path, work: Path, *args: str) -> Result:
@@ -57,6 +66,11 @@ def test_compare_verdicts(fake_repo: Path, tmp_path: Path, args: list[str], code
         (["base", "same", "--quick", "--python", "/no/such/python"], "cannot be run"),
         (["crash", "same", "--quick"], "the baseline run crashed"),
         (["base", "same", "--quick", "--task", "/no/such.toml"], "task file '/no/such.toml' not found"),
+        (["base", "smae", "--quick"], "no branch, tag or commit named 'smae' (did you mean 'same'?)"),
+        (["base", "same", "--quick", "--preset", "smal"],
+         "no preset 'smal' in task polytope (did you mean 'small'? presets: demo, seed, small; `evalharness tasks`"),
+        (["base", "same", "--quick", "--task", "polytop"], "named 'polytop' (did you mean 'polytope'? built-in: "),
+        (["base", "same", "--quick", "--set", "epoch=3"], "--set epoch: unknown parameter (did you mean 'epochs'? known:"),
     ],
 )
 def test_compare_bad_input_exits_2_with_one_line(fake_repo: Path, tmp_path: Path, args: list[str], expected: str) -> None:
@@ -65,6 +79,93 @@ def test_compare_bad_input_exits_2_with_one_line(fake_repo: Path, tmp_path: Path
     assert expected in result.output
     assert "Traceback" not in result.output
     assert len([l for l in result.output.splitlines() if l.startswith("Error")]) == 1
+
+
+def test_final_table_has_a_header_and_long_verdicts_keep_it_aligned(fake_repo: Path, tmp_path: Path) -> None:
+    broken = git.Repo(fake_repo).git.diff("base", "pixel").replace("-CHANGE_PIXEL = False", "-CHANGE_PIXEL = Maybe")
+    (tmp_path / "p.jsonl").write_text(json.dumps({"agent": "a", "patch": broken + "\n"}) + "\n")
+    result = compare(fake_repo, tmp_path, "base", "same", "rng", "--quick", "--predictions", str(tmp_path / "p.jsonl"))
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    top = lines.index(next(l for l in lines if l.startswith("candidate ")))
+    table = lines[top:top + 5]
+    assert table[0].split() == ["candidate", "verdict", "speed", "diagnosis"]
+    assert [row.split()[0] for row in table[2:]] == ["same", "rng", "a-1"]
+    assert "patch does not apply: draw-poly-while-training.py: patch does not apply" in table[4]
+    columns_line_up(table, ["candidate", "verdict", "speed", "diagnosis"])
+
+
+POLYTOPE_TOML = str(Path(__file__).resolve().parents[1] / "harness" / "tasks" / "polytope" / "task.toml")
+
+
+@pytest.mark.parametrize(
+    "args, code, present, absent",
+    [
+        (["tasks"], 0, ["polytope (default task): Leaky-ReLU net", "demo (default)  size=512 shape=[32]*4",
+                        "small           size=64", "race: Two neural-network solvers", "grid (default)  (the defaults)",
+                        "tiny            n_train=8", "defaults: input=./centered_ring.png", "--preset NAME the preset"], []),
+        (["tasks", "race"], 0, ["race: Two neural-network", "tiny            n_train=8"], ["polytope"]),
+        (["tasks", POLYTOPE_TOML], 0, ["polytope (default task)", "seed            (the defaults)"], ["race"]),
+        (["tasks", "nope"], 2, ["Error: no task file or built-in task named 'nope'"], ["Traceback"]),
+    ],
+    ids=["all", "by-name", "by-file", "unknown"],
+)
+def test_tasks_lists_tasks_and_presets(args: list[str], code: int, present: list[str], absent: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == code, result.output
+    assert all(p in result.output for p in present) and not any(a in result.output for a in absent), result.output
+
+
+@pytest.mark.parametrize("command", ["compare", "check", "sweep"])
+def test_help_says_where_tasks_and_presets_are_listed(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "`evalharness tasks` lists every task's presets" in text, text
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("gemini-optimized", "(did you mean 'gemini-optimised'?)"),
+        ("relase-2025", "(did you mean 'release-2025'?)"),
+        ("zzz", "(none of its 32 branches is a close match; `git branch --all` lists them)"),
+    ],
+    ids=["branch", "tag", "nothing-close"],
+)
+def test_a_mistyped_name_among_many_branches_gets_a_did_you_mean(tmp_path: Path, name: str, expected: str) -> None:
+    repo = trainer_repo(tmp_path / "repo", {})
+    for i in range(30):
+        repo.create_head(f"feature-{i:02d}")
+    repo.create_head("gemini-optimised")
+    repo.create_tag("release-2025")
+    with pytest.raises(UsageProblem) as refused:
+        checkout.resolve(tmp_path / "repo", name)
+    assert str(refused.value) == f"no branch, tag or commit named {name!r} {expected}"
+
+
+def option_default(command: str, name: str) -> object:
+    return next(p.default for p in main.commands[command].params if p.name == name)
+
+
+def test_readme_states_the_defaults_the_code_has() -> None:
+    """Every default the README states, from the code: a changed default fails here until the README follows."""
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    gate_repeat = gate_options(CompareOptions(baseline="b", candidates=["c"]), "slower", None).repeat
+    stated = [
+        f"rounds 1…`--repeat` (a cap, default {option_default('compare', 'repeat')})",
+        f"add the normal timed, paired rounds (`--repeat`, default {gate_repeat}, a cap as for `compare`)",
+        f"`--fail-on {option_default('check', 'fail_on')}` (the default)",
+        f"on `--variants N` (default {option_default('compare', 'variants')}, 0 = off)",
+        f"at once on this machine (default {option_default('compare', 'jobs')}: one per core)",
+        f"`--start {option_default('compare', 'start')}` (the default)",
+        f"(`--work-dir`, default `{option_default('compare', 'work_dir')}/`)",
+        f"`--report` (default `{C.REPORTS_DIR}/compare-<preset>-<names>.md`)",
+        f"With `--repeat` > {option_default('sweep', 'repeat')} a cell carries the compare's verdict",
+        f"presets `{load_task(None).default_preset}` (the default:",
+        f"caps each run (default {load_task('race').defaults['cap_seconds']} s)",
+    ]
+    assert [s for s in stated if s not in readme] == []
+    assert default_threads() == max(1, usable_cores() - 1) and "`--threads` (default: the cores less one)" in readme
 
 
 def test_missing_candidate_argument_is_a_usage_error(tmp_path: Path) -> None:
@@ -106,6 +207,30 @@ def test_users_checkout_is_never_touched(fake_repo: Path, tmp_path: Path) -> Non
     compare(fake_repo, tmp_path, "base", "pixel", "--quick")
     after = (repo.head.commit.hexsha, repo.active_branch.name, repo.git.status("--porcelain"), repo.git.worktree("list"))
     assert before == after
+
+
+def test_the_harness_never_shows_in_the_users_git_status(fake_repo: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default work folder and report path, from inside the user's repository: a refused run leaves nothing
+    git would show, a finished one only the report (the user's to commit or ignore); .evalharness/ never."""
+    user = tmp_path / "user"
+    repo = git.Repo.clone_from(str(fake_repo), user)
+    (user / "sub").mkdir()
+
+    def run(where: Path, *args: str) -> Result:
+        monkeypatch.chdir(where)
+        return CliRunner().invoke(main, ["compare", "base", *args, "--repo", ".", "--quick", "--preset", "small"])
+
+    refused_repo = run(user / "sub", "same")
+    assert refused_repo.exit_code == 2 and "--repo .: not a git repository" in refused_repo.output
+    assert not (user / "sub" / ".evalharness").exists() and not (user / "sub" / "reports").exists()
+    refused_name = run(user, "nope")
+    assert refused_name.exit_code == 2 and "no branch, tag or commit named 'nope'" in refused_name.output
+    assert repo.git.status("--porcelain", "--untracked-files=all") == ""
+    done = run(user, "origin/same")
+    assert done.exit_code == 0, done.output
+    assert (user / ".evalharness" / ".gitignore").read_text().endswith("\n*\n")
+    assert repo.git.status("--porcelain") == "?? reports/"
 
 
 def test_rerun_resumes_from_existing_results(fake_repo: Path, tmp_path: Path) -> None:

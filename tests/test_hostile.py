@@ -40,7 +40,7 @@ from harness.results import CompareDocument, RunResult
 from hostile_trainer import HOSTILE
 from scripted import Behaviour, polytope_run
 
-QUICK = "equivalent, speed not judged (--quick)"
+QUICK = "equivalent, speed not judged (one run each)"
 IDENTICAL = "outputs identical to the baseline"
 RNG = "training trajectory changed: RNG stream or initialisation perturbed"
 

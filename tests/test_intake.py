@@ -15,6 +15,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from harness.cli import main
+from harness.commands.compare import run_compare
+from harness.executors.fake import FakeExecutor
+from harness.plan import CompareOptions
+from scripted import Behaviour, script
 
 
 def compare(fake_repo: Path, work: Path, *args: str) -> Result:
@@ -48,7 +52,7 @@ def test_patches_refs_and_a_patch_that_does_not_apply(fake_repo: Path, tmp_path:
     assert result.exit_code == 1, result.output
     doc = json.loads((tmp_path / "r.json").read_text())
     got = {c["name"]: (c["agent"], c["attempt"], c["verdict"]) for c in doc["candidates"]}
-    assert got == {"a-1": ("a", 1, "NOT equivalent"), "a-2": ("a", 2, "equivalent, speed not judged (--quick)"),
+    assert got == {"a-1": ("a", 1, "NOT equivalent"), "a-2": ("a", 2, "equivalent, speed not judged (one run each)"),
                    "b-1": ("b", 1, "patch does not apply: draw-poly-while-training.py: patch does not apply"),
                    "rng": ("b", 2, "NOT equivalent")}
     pixel = next(c for c in doc["candidates"] if c["name"] == "a-1")
@@ -59,12 +63,35 @@ def test_patches_refs_and_a_patch_that_does_not_apply(fake_repo: Path, tmp_path:
     assert ("## b-1\n\n**patch does not apply: draw-poly-while-training.py: patch does not apply** — the patch "
             "does not apply to the baseline, so nothing ran\n\n## rng") in report
     assert any("left)" in r.message for r in caplog.records)  # the ETA
-    assert caplog.records and any(r.getMessage().endswith("· a 2 ok; b 1 ok") for r in caplog.records)
+    assert caplog.records and any(r.getMessage().endswith("· a 2 attempts: 2 ran; b 2 attempts: 1 ran, 1 not applied")
+                                  for r in caplog.records)
 
 
 def tree_of(work: Path, sha: str) -> str:
     clone = next((work / "clones").iterdir())
     return git.Repo(clone).commit(sha).tree.hexsha
+
+
+def test_progress_tallies_attempts_not_runs(fake_repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Three attempts run 1 + 2 timing rounds each (and a failure twice): the tallies count three attempts,
+    and call none of them "ok" — equivalence is only judged at the end."""
+    caplog.set_level(logging.INFO, logger="harness.rounds")
+    file = predictions(tmp_path / "p.jsonl", *({"agent": "a", "patch": diff(fake_repo, b)} for b in ("same", "pixel")),
+                       {"agent": "b", "patch": diff(fake_repo, "same")})
+    opts = CompareOptions(baseline="base", candidates=[], predictions=file, preset="small", repo=str(fake_repo),
+                          work_dir=tmp_path, repeat=2, threads=1, variants=0)
+    executor = FakeExecutor(script({"a-2": Behaviour(pixel=(3, 4)),
+                                    "b-1": Behaviour(status="crashed", stderr="RuntimeError: boom")}))
+    doc = run_compare(opts, executor).doc
+    assert [c.verdict for c in doc.candidates] == ["equivalent, inconclusive (too few rounds)", "NOT equivalent", "crashed"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
+    assert len(executor.calls) == 12 and len(lines) == 11  # b-1's rerun is part of its one run
+    assert [line.split(" · ")[-1] for line in lines[:5]] == [
+        "a 2 attempts: 2 waiting; b 1 attempt: 1 waiting", "a 2 attempts: 2 waiting; b 1 attempt: 1 waiting",
+        "a 2 attempts: 1 ran, 1 waiting; b 1 attempt: 1 waiting", "a 2 attempts: 2 ran; b 1 attempt: 1 waiting",
+        "a 2 attempts: 2 ran; b 1 attempt: 1 crashed"]
+    assert lines[-1].endswith(" · a 2 attempts: 2 ran; b 1 attempt: 1 crashed")
+    assert not any(" ok;" in line or line.endswith(" ok") for line in lines)
 
 
 def test_patch_option_names_its_candidate(fake_repo: Path, tmp_path: Path) -> None:
@@ -76,6 +103,25 @@ def test_patch_option_names_its_candidate(fake_repo: Path, tmp_path: Path) -> No
     assert [(c["name"], c["agent"], c["equivalent"]) for c in doc["candidates"]] == [("rng", None, False),
                                                                                     ("mine", None, True)]
     assert not (tmp_path / "r-leaderboard.csv").exists()
+
+
+def test_a_swe_bench_predictions_file_runs_as_it_is(fake_repo: Path, tmp_path: Path) -> None:
+    """SWE-bench's keys: model_name_or_path → agent, model_patch → patch, instance_id → attempt when a number;
+    a string instance_id names the task instance and numbers nothing; a null patch is an attempt that does not apply."""
+    file = predictions(tmp_path / "p.jsonl",
+                       {"instance_id": "polytope", "model_name_or_path": "swe-agent", "model_patch": diff(fake_repo, "same")},
+                       {"instance_id": "polytope", "model_name_or_path": "swe-agent", "model_patch": diff(fake_repo, "pixel")},
+                       {"instance_id": 3, "model_name_or_path": "/ckpt/llama", "model_patch": diff(fake_repo, "same")},
+                       {"instance_id": "7", "model_name_or_path": "/ckpt/llama", "model_patch": None})
+    result = compare(fake_repo, tmp_path, "base", "--predictions", str(file))
+    assert result.exit_code == 1, result.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    got = {c["name"]: (c["agent"], c["attempt"], c["verdict"]) for c in doc["candidates"]}
+    assert got == {"swe-agent-1": ("swe-agent", 1, "equivalent, speed not judged (one run each)"),
+                   "swe-agent-2": ("swe-agent", 2, "NOT equivalent"),
+                   "ckpt/llama-3": ("/ckpt/llama", 3, "equivalent, speed not judged (one run each)"),
+                   "ckpt/llama-7": ("/ckpt/llama", 7, "patch does not apply: the patch is empty")}
+    assert (tmp_path / "r-leaderboard.csv").is_file()
 
 
 def test_only_a_broken_patch_is_still_a_verdict(fake_repo: Path, tmp_path: Path) -> None:
@@ -92,7 +138,13 @@ def test_only_a_broken_patch_is_still_a_verdict(fake_repo: Path, tmp_path: Path)
         ([{"agent": "a", "patch": "x", "ref": "same"}], 'p.jsonl:1: give exactly one of "patch" and "ref"'),
         ([{"patch": "x"}], 'p.jsonl:1: "agent" must be a non-empty string'),
         ([{"agent": "a", "ref": "same", "pach": 1}], "p.jsonl:1: unknown key 'pach'"),
-        ([{"agent": "a", "attempt": 0, "ref": "same"}], 'p.jsonl:1: "attempt" must be a whole number ≥ 1'),
+        ([{"agent": "a", "attempt": 0, "ref": "same"}], 'p.jsonl:1: "attempt" (or a numeric "instance_id") must be'),
+        ([{"model_name_or_path": "m", "instance_id": 0, "model_patch": "x"}], 'p.jsonl:1: "attempt" (or a numeric'),
+        ([{"model_name_or_path": "m", "instance_id": True, "model_patch": "x"}], 'p.jsonl:1: "attempt" (or a numeric'),
+        ([{"model_name_or_path": "m", "model_patch": "x", "patch": "y"}], 'p.jsonl:1: "model_patch" and "patch" both given'),
+        ([{"model_name_or_path": "m", "agent": "a", "ref": "same"}], '"model_name_or_path" and "agent" both given'),
+        ([{"instance_id": 2, "attempt": 2, "agent": "a", "ref": "same"}], '"instance_id" and "attempt" both given'),
+        ([{"instance_id": "polytope", "model_patch": "x"}], 'p.jsonl:1: "agent" must be a non-empty string'),
         ([{"agent": "a", "ref": "same"}, {"agent": "a", "attempt": 1, "ref": "rng"}], "p.jsonl:2: a attempt 1 is listed twice"),
         ([{"agent": "a", "ref": "same"}, {"agent": "b", "ref": "same"}], "candidate 'same' is named twice"),
         ([{"agent": "a", "ref": "nope"}], "no branch, tag or commit named 'nope'"),

@@ -66,7 +66,7 @@ def test_contenders_are_one_branch_with_other_parameters(tmp_path: Path) -> None
     ours, pkg = done.doc.candidates
     assert ours.sha == pkg.sha == done.doc.baseline_sha and ours.diffstat == ""
     assert ours.params == {"impl": "ours", "solver": "euler"} and pkg.params == {"impl": "package", "solver": "euler"}
-    assert (ours.verdict, ours.diagnosis) == ("finished, speed not judged (--quick)",
+    assert (ours.verdict, ours.diagnosis) == ("finished, speed not judged (one run each)",
                                               "Reached target at step 3: loss 0.009")
     assert (pkg.verdict, pkg.diagnosis) == ("invariant violated", "Invariant violated at step 2: loss 2.75 -> 4.54")
     assert ours.final == {"step": 3.0, "loss": 0.009, "grads": 3.0, "hvps": 9.0}

@@ -47,7 +47,7 @@ def test_correctness_runs_spread_over_both_nodes_and_come_back_whole(
                           work_dir=tmp_path, quick=True, threads=1)
     done = run_compare(opts, ray_executor)
     verdicts = {c.name: (c.verdict, c.diagnosis) for c in done.doc.candidates}
-    assert verdicts["same"] == ("equivalent, speed not judged (--quick)", "outputs identical to the baseline")
+    assert verdicts["same"] == ("equivalent, speed not judged (one run each)", "outputs identical to the baseline")
     assert verdicts["rng"][0] == "NOT equivalent" and "RNG stream" in verdicts["rng"][1]
     assert verdicts["pixel"][1].startswith("rendering changed: 2 pixels differ")
     assert verdicts["crash"][0] == "crashed" and "CUDA error" in verdicts["crash"][1]

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.commands.compare import CompareRun, run_compare
+from harness.commands.compare import CompareRun, run_compare, summary_lines
 from harness.executors.fake import FakeExecutor
-from harness.export import markdown, write_outputs
+from harness.export import caveats, github, junit, markdown, write_outputs
 from harness.plan import CompareOptions
 from harness.results import CompareDocument
 from scripted import Behaviour, script
@@ -90,6 +90,43 @@ def test_committed_seed_report_rerenders_identically(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", str(SEED_JSON), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text() == SEED_JSON.with_suffix(".md").read_text()
+
+
+def test_warnings_are_merged_per_branch_wherever_they_are_listed() -> None:
+    """The seed document holds one 'unstable' warning per phase (four per branch) and a busy-machine one:
+    the report, the terminal and the job summary list one line per branch, each fact once."""
+    doc = CompareDocument.load(SEED_JSON)
+    assert len(doc.warnings) == 5 and len(doc.candidates[0].warnings) == 4
+    text = markdown.render(doc, {})
+    merged = ("baseline unstable: spread ≥ 10% of the median (train_epoch 25%, visualise 30%, period 30%, wall 29%); "
+              "a difference as small as 5% needs ~54-87 rounds to resolve, more than --repeat 10: at this preset only "
+              "larger differences can be settled (a quieter machine, a larger preset with longer phases or a larger "
+              "--threshold would settle smaller ones) · machine busy during 1 of 11 runs (CPU/wall fell to 56% of its "
+              "usual 1.00): their times are suspect")
+    assert [l for l in text.splitlines() if l.startswith("- ⚠️")] == [f"- ⚠️ {merged}"]
+    gemini = text.split("## gemini\n")[1].split("\n## ")[0]
+    assert [l for l in gemini.splitlines() if l.startswith("> - gemini")] == [
+        "> - gemini unstable: spread ≥ 10% of the median (train_epoch 18%, visualise 18%, period 18%, wall 16%); a "
+        "difference as small as 5% needs ~49-62 rounds to resolve, more than --repeat 10: at this preset only larger "
+        "differences can be settled (a quieter machine, a larger preset with longer phases or a larger --threshold "
+        "would settle smaller ones)"]
+    assert [l for l in summary_lines(doc) if l.startswith("warning:")] == [f"warning: {merged}"]
+    assert github.summary(doc).count("- ⚠️") == 1
+    assert junit.failure_text(doc.candidates[0]).count("warning: gemini unstable") == 1
+
+
+@pytest.mark.parametrize(
+    "warnings, expected",
+    [
+        (["gemini-first: machine busy", "gemini bimodal: period is 1 s or 2 s", "gemini: machine busy"],
+         ["gemini-first: machine busy", "gemini bimodal: period is 1 s or 2 s · machine busy"]),
+        (["period: speed not measurable", "gemini unstable: x", "geminis: y"],
+         ["period: speed not measurable", "gemini unstable: x", "geminis: y"]),
+    ],
+    ids=["a-name-that-extends-another", "not-about-a-branch"],
+)
+def test_merging_goes_by_whole_branch_names(warnings: list[str], expected: list[str]) -> None:
+    assert caveats.merged(warnings, ["gemini", "gemini-first"]) == expected
 
 
 def test_report_json_format_round_trips(report: Path, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""One module per command (asv style): compare, check, sweep, report, cache. `cli.py` only parses and calls these."""
+"""One module per command (asv style): compare, check, sweep, report, cache, tasks. `cli.py` only parses and calls these."""
 
 from __future__ import annotations
 

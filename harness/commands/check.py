@@ -17,11 +17,11 @@ from pathlib import Path
 
 from harness import constants as C
 from harness import export
-from harness.commands.compare import run_compare
+from harness.commands.compare import report_names, run_compare, table_lines
 from harness.executors import Executor
-from harness.export import github
+from harness.export import caveats, github
 from harness.judge import gate
-from harness.plan import CompareOptions, validate_names
+from harness.plan import CompareOptions, gather_attempts
 from harness.results import CompareDocument
 
 
@@ -42,8 +42,7 @@ def gate_options(opts: CompareOptions, fail_on: str, repeat: int | None) -> Comp
 
 
 def default_report_path(opts: CompareOptions) -> Path:
-    names = "-".join([opts.baseline, *opts.candidates]).replace("/", "_")
-    return Path(C.REPORTS_DIR) / f"check-{opts.preset or 'default'}-{names}.md"
+    return Path(C.REPORTS_DIR) / f"check-{opts.preset or 'default'}-{report_names(opts)}.md"
 
 
 def output_targets(opts: CompareOptions, paths: dict[str, Path | None], environ: dict[str, str]) -> dict[str, Path]:
@@ -56,19 +55,19 @@ def output_targets(opts: CompareOptions, paths: dict[str, Path | None], environ:
 
 
 def gate_lines(doc: CompareDocument) -> list[str]:
-    """One line per candidate (pass/fail, verdict, speed only where judged), the warnings, the decision.
+    """A headed table, one row per candidate (pass/fail, verdict, speed only where judged), the warnings, the decision.
 
     One run each judges no speed, and a baseline restored from the cache ran at
     another time: quoting a single-run speedup there would be noise, so none is.
     """
-    failed, primary = gate.failures(doc), doc.task.primary_phase
-    lines = []
-    for c in doc.candidates:
-        speed = "" if doc.settings.quick else f"{gate.speed_words(c, primary):<28} "
-        lines.append(f"{'FAIL' if c.name in failed else 'pass'}  {c.name:<16} {c.verdict:<40} {speed}{c.diagnosis}")
+    failed, primary, judged = gate.failures(doc), doc.task.primary_phase, not doc.settings.quick
+    headers = ["gate", "candidate", "verdict", *(["speed"] if judged else []), "diagnosis"]
+    rows = [["FAIL" if c.name in failed else "pass", c.name, c.verdict,
+             *([gate.speed_words(c, primary)] if judged else []), c.diagnosis] for c in doc.candidates]
     if doc.noise_floor is not None:
-        lines.append(f"      {'(noise floor)':<16} baseline vs baseline: {primary} ±{doc.noise_floor.floor:.1%}")
-    lines += [f"warning: {w}" for w in doc.warnings]
+        floor = f"{primary} ±{doc.noise_floor.floor:.1%}"
+        rows.append(["", "(noise floor)", "baseline vs baseline", *([floor] if judged else []), ""])
+    lines = table_lines(headers, rows) + [f"warning: {w}" for w in caveats.for_gate(doc)]
     rule = gate.rule_of(doc)
     decision = (f"gate (fail on {rule}): {len(failed)} of {len(doc.candidates)} failed: " + ", ".join(failed)
                 if failed else f"gate (fail on {rule}): all {len(doc.candidates)} passed")
@@ -82,7 +81,7 @@ def run_check(opts: CompareOptions, fail_on: str, repeat: int | None, paths: dic
     `paths`: format → path the user asked for (md, junit, json; None = not asked).
     """
     environ = dict(os.environ) if environ is None else environ
-    validate_names(opts.baseline, opts.candidates)
+    gather_attempts(opts)  # names, --patch and --predictions checked before any output or run
     gated = gate_options(opts, gate.check_rule(fail_on), repeat)
     targets = output_targets(gated, paths, environ)
     export.check_writable(targets)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tabulate import tabulate
+
 from harness import constants as C
-from harness import export, portable
+from harness import checkout, export, layout, portable
 from harness.commands import harness_info
 from harness.executors import Executor, make_executor
+from harness.export import caveats
 from harness.judge.analyse import analyse
 from harness.judge.leaderboard import has_agents
 from harness.plan import CompareOptions, plan_compare
@@ -37,7 +41,14 @@ def source_label(opts: CompareOptions) -> str:
 
 
 def run_compare(opts: CompareOptions, executor: Executor | None = None, config: TaskConfig | None = None) -> CompareRun:
-    """Plan (locking the run folder), execute, check held-out variants, analyse; compare.json goes in the run folder."""
+    """Plan (locking the run folder), execute, check held-out variants, analyse; compare.json goes in the run folder.
+
+    A --repo that is no repository is refused before the work folder exists;
+    the work folder is made with its .gitignore before anything goes in it.
+    """
+    if opts.repo:
+        checkout.check_repo_arg(opts.repo)
+    layout.make_work_dir(opts.work_dir)
     plan = plan_compare(opts, config)
     own = executor is None
     executor = executor or make_executor(opts.executor, opts.jobs, opts.address, opts.threads)
@@ -54,10 +65,14 @@ def run_compare(opts: CompareOptions, executor: Executor | None = None, config: 
     return CompareRun(doc, plan.run_root)
 
 
-def default_report_path(opts: CompareOptions, preset: str | None) -> Path:
+def report_names(opts: CompareOptions) -> str:
+    """The default report's name part: baseline, candidates, --patch names and the predictions file's stem."""
     handed_in = [p.partition("=")[0] for p in opts.patches] + ([opts.predictions.stem] if opts.predictions else [])
-    names = "-".join([opts.baseline, *opts.candidates, *handed_in]).replace("/", "_")
-    return Path(C.REPORTS_DIR) / f"compare-{preset or 'default'}-{names}.md"
+    return "-".join([opts.baseline, *opts.candidates, *handed_in]).replace("/", "_")
+
+
+def default_report_path(opts: CompareOptions, preset: str | None) -> Path:
+    return Path(C.REPORTS_DIR) / f"compare-{preset or 'default'}-{report_names(opts)}.md"
 
 
 def leaderboard_targets(doc: CompareDocument, report: Path) -> dict[str, Path]:
@@ -67,14 +82,27 @@ def leaderboard_targets(doc: CompareDocument, report: Path) -> dict[str, Path]:
     return {"leaderboard-csv": report.with_name(f"{report.stem}-leaderboard.csv")}
 
 
+SUMMARY_HEADERS = ("candidate", "verdict", "speed", "diagnosis")
+
+
 def summary_lines(doc: CompareDocument) -> list[str]:
-    """The terminal verdict table: one line per candidate."""
+    """The terminal verdict table: a header, one row per candidate (the noise floor last), then the warnings.
+
+    tabulate sizes every column to its longest cell, so a long verdict ("patch
+    does not apply: …") cannot push the columns after it out of line.
+    """
     primary = doc.task.primary_phase
-    lines = []
+    rows = []
     for c in doc.candidates:
         value = c.speedup.get(primary)
         speed = f"{primary} {value:.2f}×" if value else f"{primary} –"
-        lines.append(f"{c.name:<16} {c.verdict:<40} {speed:<16} {c.diagnosis}")
+        rows.append([c.name, c.verdict, speed, c.diagnosis])
     if doc.noise_floor is not None:
-        lines.append(f"{'(noise floor)':<16} baseline vs baseline: {primary} ±{doc.noise_floor.floor:.1%}")
-    return lines + [f"warning: {w}" for w in doc.warnings]
+        rows.append(["(noise floor)", "baseline vs baseline", f"{primary} ±{doc.noise_floor.floor:.1%}", ""])
+    return table_lines(SUMMARY_HEADERS, rows) + [f"warning: {w}" for w in caveats.listed(doc)]
+
+
+def table_lines(headers: Sequence[str], rows: list[list[str]]) -> list[str]:
+    """A plain headed table for the terminal and CI logs: one line per row (whitespace in a cell flattened)."""
+    cells = [[" ".join(str(cell).split()) for cell in row] for row in rows]
+    return tabulate(cells, headers=list(headers), disable_numparse=True).splitlines()

@@ -45,19 +45,31 @@ def check_writable(targets: dict[str, Path]) -> None:
 
 
 def _write_problem(path: Path) -> str | None:
-    """Why `path` cannot be written, or None: its folder is created, the file opened for append, a new one removed."""
+    """Why `path` cannot be written, or None: the file is opened for append in its folder (made if missing);
+    a file and folders made only for the probe are removed again, so a refused command leaves no `reports/`."""
     if path.is_dir():
         return "it is a folder"
     existed = path.exists()
+    made = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab"):
             pass
     except OSError as exc:
         return exc.strerror or str(exc)
-    if not existed:
-        path.unlink(missing_ok=True)
+    finally:
+        if not existed:
+            path.unlink(missing_ok=True)
+            for folder in made:  # deepest first; one something else wrote into meanwhile stays
+                _remove_if_empty(folder)
     return None
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def write_outputs(doc: CompareDocument, targets: dict[str, Path], run_root: Path | None) -> list[Path]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.export import caveats
 from harness.judge import gate
 from harness.results import CandidateVerdict, CompareDocument, Flag, PhaseVerdict
 
@@ -81,7 +82,8 @@ def _flag_lines(doc: CompareDocument) -> list[str]:
 
 
 def _footer(doc: CompareDocument) -> list[str]:
-    lines = [f"- ⚠️ {_cell(w)}" for w in doc.warnings]
+    """Warnings merged per branch (none about speed when the gate ran one run each), the noise floor, provenance."""
+    lines = [f"- ⚠️ {_cell(w)}" for w in caveats.for_gate(doc)]
     if doc.noise_floor is not None:
         lines.append(f"- noise floor (baseline vs baseline, {doc.task.primary_phase}): ±{doc.noise_floor.floor:.1%}")
     h = doc.harness

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from junitparser import Failure, JUnitXml, Properties, Property, TestCase, TestSuite
 
+from harness.export import caveats
 from harness.judge import gate
 from harness.judge.flags import flag_text
 from harness.results import CandidateVerdict, CompareDocument, PhaseVerdict, Summary
@@ -99,7 +100,7 @@ def _speed_properties(phase: str, v: PhaseVerdict) -> dict[str, str]:
 def failure_text(c: CandidateVerdict) -> str:
     """What a reviewer reads under the failure: diagnosis, flagged diff lines, warnings, stderr."""
     parts = [gate.reason(c)]
-    parts += [f"flag: {flag_text(f)}" for f in c.flags] + [f"warning: {w}" for w in c.warnings]
+    parts += [f"flag: {flag_text(f)}" for f in c.flags] + [f"warning: {w}" for w in caveats.merged(c.warnings, [c.name])]
     if c.stderr_tail.strip():
         parts += ["stderr:", c.stderr_tail.rstrip()]
     return "\n".join(parts)

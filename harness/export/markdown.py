@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from harness.export import leaderboard
+from harness.export import caveats, leaderboard
 from harness.judge.flags import flag_text
 from harness.results import ArtifactRow, CandidateVerdict, CompareDocument, MetricComparison, NoiseFloor, PhaseVerdict
 
@@ -180,7 +180,7 @@ def _header(doc: CompareDocument) -> str:
     if doc.environment.get("start"):
         lines += ["", f"Start of the runs: {_inline(doc.environment['start'])}"]
     if doc.warnings:
-        lines += ["", "**Warnings**", "", *(f"- ⚠️ {_inline(w)}" for w in doc.warnings)]
+        lines += ["", "**Warnings**", "", *(f"- ⚠️ {_inline(w)}" for w in caveats.listed(doc))]
     return "\n".join(lines)
 
 
@@ -256,7 +256,7 @@ def _verdict_block(c: CandidateVerdict) -> str:
 
 def _flags_block(c: CandidateVerdict) -> str:
     """Diff lines touching seeds, threads or the clock, and run warnings: shown loudly."""
-    items = [flag_text(f) for f in c.flags] + c.warnings
+    items = [flag_text(f) for f in c.flags] + caveats.merged(c.warnings, [c.name])
     if not items:
         return ""
     return "\n".join(["> [!WARNING]", "> This candidate's diff or run needs a closer look:",

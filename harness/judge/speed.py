@@ -183,7 +183,7 @@ def instability_warnings(label: str, results: Sequence[RunResult], threshold: fl
         elif len(values) > 1 and stats.is_unstable(summary := stats.summarize(values), C.UNSTABLE_SPREAD):
             unstable.append((phase, summary["spread"], stats.repeats_needed(values, threshold)))
     if unstable:
-        warnings.append(_unstable_warning(label, unstable, threshold, max_rounds))
+        warnings.append(unstable_warning(label, unstable, threshold, max_rounds))
     return warnings
 
 
@@ -191,7 +191,7 @@ def _mode(m: dict) -> str:
     return f"{m['median']:.3g} s (n={m['n']})"
 
 
-def _unstable_warning(label: str, unstable: list[tuple[str, float, int]], threshold: float, max_rounds: int) -> str:
+def unstable_warning(label: str, unstable: list[tuple[str, float, int]], threshold: float, max_rounds: int) -> str:
     """One line: the noisy phases with their spreads, and what the noise lets the rounds settle."""
     spreads = ", ".join(f"{phase} {spread:.0%}" for phase, spread, _ in unstable)
     low, high = min(n for *_, n in unstable), max(n for *_, n in unstable)

@@ -9,7 +9,8 @@ from harness.results import CandidateVerdict, PhaseVerdict, RunResult
 from harness.tasks import Judging
 
 NOT_EQUIVALENT = "NOT equivalent"
-NOT_JUDGED_QUICK = "equivalent, speed not judged (--quick)"
+#: One run per branch (compare --quick, check's equivalence gate): words that fit both commands.
+NOT_JUDGED_QUICK = "equivalent, speed not judged (one run each)"
 NO_DIFFERENCE = "equivalent, no significant difference"
 FASTER = "equivalent, faster"
 SLOWER = "equivalent, slower"
@@ -36,7 +37,7 @@ def verdict_text(status: str, equivalent: bool, quick: bool, primary: str | None
     if not equivalent:
         return NOT_EQUIVALENT
     if quick:
-        return NOT_JUDGED_QUICK if outputs else "finished, speed not judged (--quick)"
+        return NOT_JUDGED_QUICK if outputs else "finished, speed not judged (one run each)"
     return f"{'equivalent, ' if outputs else ''}{primary or 'speed not judged'}"
 
 

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageProblem
+from harness.errors import UsageProblem, did_you_mean
 from harness.tasks import schema
 from harness.tasks.base import Hooks, load_hooks
 from harness.tasks.schema import HARNESS_PLACEHOLDERS, PLACEHOLDER
@@ -205,7 +205,9 @@ def locate_task(spec: str | None) -> Path:
         return candidate
     builtin = builtin_tasks()
     if spec not in builtin:
-        raise TaskError(f"no task file or built-in task named {spec!r} (built-in: {', '.join(builtin) or 'none'})")
+        hint = did_you_mean(spec, builtin)
+        raise TaskError(f"no task file or built-in task named {spec!r} ({hint + ' ' if hint else ''}"
+                        f"built-in: {', '.join(builtin) or 'none'}; `evalharness tasks` lists them)")
     return builtin[spec]
 
 
@@ -299,7 +301,8 @@ def parse_override(text: str, task: Task) -> tuple[str, str]:
     if not sep or not key:
         raise TaskError(f"--set {text!r} is not key=value (e.g. --set epochs=10)")
     if key not in task.param_types:
-        raise TaskError(f"--set {key}: unknown parameter (known: {', '.join(task.param_names)})")
+        hint = did_you_mean(key, task.param_names)
+        raise TaskError(f"--set {key}: unknown parameter ({hint + ' ' if hint else ''}known: {', '.join(task.param_names)})")
     check_type(key, value, task.param_types[key])
     return key, value
 
@@ -325,8 +328,9 @@ def resolve(task: Task, preset: str | None, overrides: list[str]) -> TaskConfig:
     params = dict(task.defaults)
     if name is not None:
         if name not in task.presets:
-            known = ", ".join(sorted(task.presets)) or "none"
-            raise TaskError(f"no preset {name!r} in task {task.name} (presets: {known})")
+            known, hint = ", ".join(sorted(task.presets)) or "none", did_you_mean(name, task.presets)
+            raise TaskError(f"no preset {name!r} in task {task.name} ({hint + ' ' if hint else ''}presets: {known}; "
+                            "`evalharness tasks` lists them)")
         params.update(task.presets[name])
     for text in overrides:
         key, value = parse_override(text, task)
