@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from harness import checkout, layout
 from harness import constants as C
 from harness.judge import equivalence, flags, speed, stats, verdicts
+from harness.judge.samples import round_samples
 from harness.plan import Plan
 
 if TYPE_CHECKING:
@@ -231,4 +232,5 @@ def analyse(plan: Plan, execution: Execution, harness: HarnessInfo, source: str)
         baseline_status=verdicts.worst_status(results[base]), baseline_outcome=results[base][0].outcome,
         baseline_final=final_point(results[base][0]),
         noise_floor=noise_floor(plan, results, floor),
+        samples=round_samples(results, plan.labels, speed.judged_phases(plan.task.judging)),
         candidates=candidates)

@@ -1,0 +1,55 @@
+"""The raw per-round values a compare keeps, and the values a figure may be read from.
+
+pyperf and hyperfine store every run's value, not just the summary: with them
+a reader can redo any statistic, draw the distribution, or hold two stored
+results against each other. `round_samples` records them when the document is
+assembled; the readers below are what the histograms, `compare-results` and
+`history` use, so that all three pick the same runs the judgement picked:
+the timing rounds only (round 0 may have shared the machine, or forked warm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from harness import constants as C
+from harness.results import CompareDocument, RoundSample, RunResult
+
+Results = dict[str, list[RunResult]]
+
+
+def sample_of(run: RunResult, phases: Sequence[str]) -> RoundSample:
+    """One run as the statistics read it: RunResult.value per phase (None when failed or not logged)."""
+    return RoundSample(round=run.rep, status=run.status, start=run.start, clock_s=run.clock_s,
+                       values={phase: run.value(phase) for phase in phases})
+
+
+def round_samples(results: Results, labels: Iterable[str], phases: Sequence[str]) -> dict[str, list[RoundSample]]:
+    """Every run of every branch (baseline, its twin, candidates), in round order."""
+    return {label: [sample_of(r, phases) for r in sorted(results.get(label, []), key=lambda r: r.rep)]
+            for label in labels}
+
+
+def timed_values(doc: CompareDocument, label: str, phase: str) -> list[float]:
+    """A branch's values of one phase over its timing rounds (failed runs and unlogged phases left out)."""
+    return [v for s in doc.samples.get(label, []) if s.timed and (v := s.values.get(phase)) is not None]
+
+
+def twin_label(doc: CompareDocument) -> str:
+    return doc.baseline + C.SELF_SUFFIX
+
+
+def branch_labels(doc: CompareDocument) -> list[str]:
+    """The baseline, its twin, then the candidates, as they appear in the document's samples."""
+    order = [doc.baseline, twin_label(doc), *(c.name for c in doc.candidates)]
+    return [label for label in order if label in doc.samples]
+
+
+def judged_phases(doc: CompareDocument) -> list[str]:
+    """The task's phases (primary first), wall time, then peak memory: every phase the samples hold."""
+    phases = [doc.task.primary_phase, *doc.task.phases, *C.HARNESS_PHASES, C.MEMORY_PHASE]
+    return list(dict.fromkeys(phases))
+
+
+def unit_of(phase: str) -> str:
+    return "MB" if phase == C.MEMORY_PHASE else "s"
