@@ -1,11 +1,12 @@
 """Raw per-round values in compare.json (evalharness.compare/3) and what is built on them.
 
-Two stored compares come from the real pipeline on the fake trainer's
+Three stored compares come from the real pipeline on the fake trainer's
 repository, with runs scripted by the FakeExecutor (exact times, no sleeps):
-A, where `same` is a 1.2× faster visualisation and `slow` is no different,
-and B, "the next commit", where `same` got faster still (visualisation 0.25 s)
-and `pixel` is new and NOT equivalent (so it gets no timing rounds); B's baseline runs its rounds in another order of the same
-jitter, so it matches A's within noise.
+A, where `same` is a 1.2× faster visualisation and `slow` is no different;
+B, "the next commit", where `same` got faster still (visualisation 0.25 s)
+and `pixel` is new and NOT equivalent (so it gets no timing rounds), and
+whose baseline runs its rounds in another order of the same jitter (equal
+within noise); C, a later rerun of B's `same`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
+from harness.cli import main
 from harness.commands.compare import run_compare
 from harness.errors import UsageProblem
 from harness.executors.fake import FakeExecutor
@@ -43,14 +46,33 @@ def stored_compare(fake_repo: Path, folder: Path, behaviours: dict[str, Behaviou
 
 
 @pytest.fixture(scope="module")
-def stored(fake_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def root(fake_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a/, b/ and c/compare.json (each beside its work folder), run in that order."""
+    folder = tmp_path_factory.mktemp("raw-times")
+    for name, behaviours, candidates in (
+            ("a", {"same": Behaviour(vis_s=0.4)}, ["same", "slow"]),
+            ("b", {"base": Behaviour(jitter=JITTER[5:] + JITTER[:5]), "same": Behaviour(vis_s=0.25),
+                   "pixel": Behaviour(pixel=(2, 3))}, ["same", "pixel"]),
+            ("c", {"same": Behaviour(vis_s=0.25)}, ["same"])):
+        (folder / name).mkdir()
+        stored_compare(fake_repo, folder / name, behaviours, candidates)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def stored(root: Path) -> tuple[Path, Path]:
     """(A, B): two compare.json files, B run after A."""
-    a = stored_compare(fake_repo, tmp_path_factory.mktemp("a"), {"same": Behaviour(vis_s=0.4)}, ["same", "slow"])
-    b = stored_compare(fake_repo, tmp_path_factory.mktemp("b"),
-                       {"base": Behaviour(jitter=JITTER[5:] + JITTER[:5]), "same": Behaviour(vis_s=0.25),
-                        "pixel": Behaviour(pixel=(2, 3))},
-                       ["same", "pixel"])
-    return a, b
+    return root / "a" / "compare.json", root / "b" / "compare.json"
+
+
+@pytest.fixture(scope="module")
+def other_workload(fake_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A compare of the same task and preset with another parameter (epochs=2), --quick."""
+    folder = tmp_path_factory.mktemp("other-workload")
+    opts = CompareOptions(baseline="base", preset="small", candidates=["same"], repo=str(fake_repo),
+                          work_dir=folder / "work", overrides=["epochs=2"], quick=True, threads=1)
+    run_compare(opts, FakeExecutor(script({}))).doc.save(folder / "compare.json")
+    return folder / "compare.json"
 
 
 def test_compare_3_documents_validate_and_keep_every_run(stored: tuple[Path, Path]) -> None:
@@ -113,3 +135,67 @@ def test_no_histogram_without_timing_rounds_or_raw_values(fake_repo: Path, tmp_p
     with pytest.raises(UsageProblem, match=r"^no timing histogram to draw: evalharness.compare/2 documents keep no "
                                            r"per-round values \(rerun the compare with this version\)$"):
         write_outputs(seed, {"histogram": tmp_path / "h.png"}, None)
+
+
+def header(name: str, path: str, doc: CompareDocument) -> str:
+    return f"{name}: {path} — {doc.created}, baseline base @ {doc.baseline_sha[:12]}, 5 timing rounds"
+
+
+COMPARE_TABLE = """\
+branch    phase        A median       B median        B vs A        p       significant
+--------  -----------  -------------  --------------  ------------  ------  -------------
+base      period       606 ms (n=5)   600 ms (n=5)    1.01× faster  0.6     no
+base      train_epoch  50.5 ms (n=5)  50 ms (n=5)     1.01× faster  0.6     no
+base      visualise    505 ms (n=5)   500 ms (n=5)    1.01× faster  0.6     no
+base      wall         2.212 s (n=5)  2.2 s (n=5)     1.01× faster  0.6     no
+base      peak_rss_mb  303 MB (n=5)   300 MB (n=5)    1.01× lower   0.6     no
+same      period       505 ms (n=5)   353.5 ms (n=5)  1.43× faster  0.0079  yes
+same      train_epoch  50.5 ms (n=5)  50.5 ms (n=5)   1.00× slower  0.92    no
+same      visualise    404 ms (n=5)   252.5 ms (n=5)  1.60× faster  0.0079  yes
+same      wall         2.01 s (n=5)   1.707 s (n=5)   1.18× faster  0.0079  yes
+same      peak_rss_mb  303 MB (n=5)   303 MB (n=5)    no change     1       no"""
+
+
+def test_compare_results_prints_pyperf_style_rows(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(root)
+    a, b = (CompareDocument.load(root / name / "compare.json") for name in "ab")
+    result = CliRunner().invoke(main, ["compare-results", "a/compare.json", "b/compare.json"])
+    assert (result.exit_code, result.output) == (0, "\n".join([
+        header("A", "a/compare.json", a), header("B", "b/compare.json", b), "task polytope, preset small",
+        "Mann-Whitney U, two-sided, unpaired (A's and B's rounds never ran side by side), on every timing round's "
+        "value; α=0.05 per row", "", COMPARE_TABLE, "",
+        "10 rows, each tested on its own: about 0.5 would read significant by chance if nothing had changed",
+        "only in A: slow", "only in B: pixel"]) + "\n")
+
+
+def test_compare_results_of_one_phase(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(main, ["compare-results", "b/compare.json", "c/compare.json", "--phase", "period"])
+    assert result.exit_code == 0
+    assert result.output.split("\n")[5:] == [
+        "branch    phase    A median        B median        B vs A        p    significant",
+        "--------  -------  --------------  --------------  ------------  ---  -------------",
+        "base      period   600 ms (n=5)    606 ms (n=5)    1.01× slower  0.6  no",
+        "same      period   353.5 ms (n=5)  353.5 ms (n=5)  no change     1    no",
+        "",
+        "2 rows, each tested on its own: about 0.1 would read significant by chance if nothing had changed",
+        "only in A: pixel", ""]
+
+
+@pytest.mark.parametrize("args, error", [
+    (["a/compare.json", "SEED"], "SEED: evalharness.compare/2 documents keep no per-round values; rerun the compare "
+                                 "with this version"),
+    (["a/compare.json", "OTHER"], "a/compare.json and OTHER ran different workloads (epochs=4 vs 2): their times do "
+                                  "not compare"),
+    (["a/compare.json", "b/compare.json", "--phase", "epoch"],
+     "unknown phase 'epoch' (this task's: period, train_epoch, visualise, wall, peak_rss_mb)"),
+    (["a/compare.json", "none.json"], "cannot read none.json: No such file or directory"),
+], ids=["compare-2", "other-workload", "unknown-phase", "missing"])
+def test_compare_results_refuses_in_one_line(root: Path, other_workload: Path, monkeypatch: pytest.MonkeyPatch,
+                                             args: list[str], error: str) -> None:
+    monkeypatch.chdir(root)
+    names = {"SEED": str(REPO_ROOT / "reports" / "seed-1024.json"), "OTHER": str(other_workload)}
+    result = CliRunner().invoke(main, ["compare-results", *(names.get(a, a) for a in args)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    expected = error.replace("SEED", names["SEED"]).replace("OTHER", names["OTHER"])
+    assert result.output.splitlines()[-1] == f"Error: {expected}"

@@ -44,7 +44,8 @@ def not_timed(doc: CompareDocument) -> list[str]:
     return [c.name for c in doc.candidates if not any(s.timed for s in doc.samples.get(c.name, []))]
 
 
-def _figure(width: float, height: float) -> Any:
+def figure(width: float, height: float) -> Any:
+    """A figure on the Agg backend, without touching pyplot's global state (a caller's backend is not ours)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,7 +81,7 @@ def histogram_chart(doc: CompareDocument, phase: str, target: Path) -> Path:
     branches = drawn_branches(doc, phase)
     values = {label: timed_values(doc, label, phase) for label in branches}
     edges = _bins(values)
-    fig = _figure(8, 3.6)
+    fig = figure(8, 3.6)
     ax = fig.add_subplot()
     for i, label in enumerate(branches):
         baseline = i == 0  # drawn as an outline on top, so a candidate with the very same times still shows it

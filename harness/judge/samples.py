@@ -11,8 +11,10 @@ the timing rounds only (round 0 may have shared the machine, or forked warm).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from harness import constants as C
+from harness.errors import UsageProblem
 from harness.results import CompareDocument, RoundSample, RunResult
 
 Results = dict[str, list[RunResult]]
@@ -60,3 +62,22 @@ def shown(value: float, phase: str) -> str:
     if phase == C.MEMORY_PHASE:
         return f"{value:.4g} MB"
     return f"{value * 1000:.4g} ms" if abs(value) < 1 else f"{value:.4g} s"
+
+
+def load_with_samples(path: Path) -> CompareDocument:
+    """A stored compare that keeps its per-round values; a /2 document is refused with what to do."""
+    doc = CompareDocument.load(path)
+    if not doc.per_round:
+        raise UsageProblem(f"{path}: {doc.schema_} documents keep no per-round values; rerun the compare with this version")
+    return doc
+
+
+def workload_difference(a: CompareDocument, b: CompareDocument) -> str | None:
+    """What makes two compares' runs different work (task, preset, parameters), or None: their times then compare."""
+    for what, left, right in (("task", a.task.name, b.task.name), ("preset", a.task.preset, b.task.preset)):
+        if left != right:
+            return f"{what} {left or 'default'} vs {right or 'default'}"
+    differing = sorted(k for k in {*a.task.params, *b.task.params} if a.task.params.get(k) != b.task.params.get(k))
+    if differing:
+        return ", ".join(f"{k}={a.task.params.get(k, '–')} vs {b.task.params.get(k, '–')}" for k in differing)
+    return None
