@@ -288,3 +288,19 @@ def compare_results(a_json: Path, b_json: Path, phases: tuple[str, ...]) -> None
 
     click.echo(call(compare_documents, a_json, b_json, list(phases)))
 
+
+@main.command("history")
+@click.argument("compares", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--phase", metavar="NAME", help="The phase to follow (default: the task's primary phase).")
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), help="Also draw the history (medians, interquartile ranges, steps) as a PNG here.")
+def history_command(compares: tuple[Path, ...], phase: str | None, plot: Path | None) -> None:
+    """Each branch's median over stored COMPARES (files, or folders holding them), oldest first, with its steps.
+
+    asv's history view: one row per compare of one task, preset and parameters, one column per branch; a step is
+    a significant change of median beyond the rounds' noise.
+
+    Example: evalharness history .evalharness/runs --plot reports/history.png
+    """
+    from harness.commands.history import history
+
+    click.echo(call(history, list(compares), phase, plot))

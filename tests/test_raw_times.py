@@ -25,6 +25,7 @@ from harness.commands.compare import run_compare
 from harness.errors import UsageProblem
 from harness.executors.fake import FakeExecutor
 from harness.export import markdown, write_outputs
+from harness.commands.history import find_steps
 from harness.judge import stats
 from harness.judge.samples import branch_labels, timed_values
 from harness.plan import CompareOptions
@@ -199,3 +200,79 @@ def test_compare_results_refuses_in_one_line(root: Path, other_workload: Path, m
     assert result.exit_code == 2 and "Traceback" not in result.output
     expected = error.replace("SEED", names["SEED"]).replace("OTHER", names["OTHER"])
     assert result.output.splitlines()[-1] == f"Error: {expected}"
+
+
+STEP_METHOD = ("(a step: Mann-Whitney U on the pooled timing rounds before vs after a split, Bonferroni over the "
+               "splits tried, and medians apart by more than the larger of --threshold and the rounds' relative IQR)")
+
+
+def history_table(docs: list[CompareDocument]) -> list[str]:
+    a, b, c = (f"{d.created}  {d.baseline_sha[:12]}" for d in docs)
+    return [
+        "#    created               baseline commit    file            base (baseline)    same      slow    pixel",
+        "---  --------------------  -----------------  --------------  -----------------  --------  ------  -------",
+        f"1    {a}       a/compare.json  606 ms             505 ms    606 ms  –",
+        f"2    {b}       b/compare.json  600 ms             353.5 ms  –       –",
+        f"3    {c}       c/compare.json  606 ms             353.5 ms  –       –"]
+
+
+@pytest.mark.parametrize("args", [["c/compare.json", "a/compare.json", "b/compare.json"], ["."]],
+                         ids=["files-in-any-order", "a-folder-with-run-folders-in-it"])
+def test_history_table_oldest_first_with_the_step(root: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    """A folder also holds each run folder's own compare.json: the same compare, counted once."""
+    monkeypatch.chdir(root)
+    docs = [CompareDocument.load(root / name / "compare.json") for name in "abc"]
+    result = CliRunner().invoke(main, ["history", *args, "--plot", "plots/history.png"])
+    assert (result.exit_code, result.output.splitlines()) == (0, [
+        "polytope (small), period (the primary phase): the median of each compare's timing rounds, oldest first", "",
+        *history_table(docs), "", "steps:",
+        "- same: 505 ms → 353.5 ms (1.43× faster) from #2, p=0.0026, beyond the noise ±5.0%", STEP_METHOD,
+        "written: plots/history.png"])
+    with Image.open(root / "plots" / "history.png") as png:
+        assert png.format == "PNG" and png.width > 600
+
+
+def test_history_without_a_step_and_of_one_compare(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(root)
+    two = CliRunner().invoke(main, ["history", "b/compare.json", "c/compare.json", "--phase", "wall"])
+    assert two.exit_code == 0 and two.output.splitlines()[0].startswith("polytope (small), wall (--phase): ")
+    assert two.output.splitlines()[-2:] == ["no steps: no branch's median moved significantly beyond its noise",
+                                            STEP_METHOD]
+    one = CliRunner().invoke(main, ["history", "c/compare.json"])
+    assert one.exit_code == 0 and one.output.splitlines()[-1] == "one compare: no history to find steps in"
+
+
+@pytest.mark.parametrize("args, error", [
+    (["a/compare.json", "OTHER"], "a/compare.json and OTHER ran different workloads (epochs=4 vs 2): one history is "
+                                  "one task, preset and parameters"),
+    (["SEED"], "SEED: evalharness.compare/2 documents keep no per-round values; rerun the compare with this version"),
+    (["a/compare.json", "--phase", "epoch"],
+     "unknown phase 'epoch' (this task's: period, train_epoch, visualise, wall, peak_rss_mb)"),
+], ids=["other-workload", "compare-2", "unknown-phase"])
+def test_history_refuses_in_one_line(root: Path, other_workload: Path, monkeypatch: pytest.MonkeyPatch,
+                                     args: list[str], error: str) -> None:
+    monkeypatch.chdir(root)
+    names = {"SEED": str(REPO_ROOT / "reports" / "seed-1024.json"), "OTHER": str(other_workload)}
+    result = CliRunner().invoke(main, ["history", *(names.get(a, a) for a in args)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    expected = error.replace("SEED", names["SEED"]).replace("OTHER", names["OTHER"])
+    assert result.output.splitlines()[-1] == f"Error: {expected}"
+
+
+def test_history_refuses_a_folder_without_compares(tmp_path: Path) -> None:
+    (tmp_path / "result.json").write_text('{"schema": "evalharness.run/2"}')
+    result = CliRunner().invoke(main, ["history", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (f"Error: {tmp_path}: no compare document (evalharness.compare/…) "
+                                              "under this folder")
+
+
+def test_steps_need_significance_and_a_change_beyond_the_noise() -> None:
+    """Pure: eight rounds per compare with a ±2 % wobble; a 3 % session shift is no step, 20 % ones are."""
+    wobble = [0.98, 1.0, 1.02, 0.99, 1.01, 0.985, 1.015, 1.0]
+    level = [1.0, 1.0, 1.03, 1.03, 0.8, 0.8, 0.8, 0.96, 0.96]
+    series = [[x * w for w in wobble] for x in level]
+    steps = find_steps("cand", series, noise=0.05)
+    assert [(s.at, round(s.before, 3), round(s.after, 3)) for s in steps] == [(4, 1.015, 0.8), (7, 0.8, 0.96)]
+    assert find_steps("cand", series, noise=0.25) == []
+    assert find_steps("cand", [series[0], [], series[4]], noise=0.05)[0].at == 2  # a compare without rounds is skipped
