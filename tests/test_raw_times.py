@@ -12,6 +12,8 @@ within noise); C, a later rerun of B's `same`.
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import statistics
 from pathlib import Path
 
@@ -276,3 +278,21 @@ def test_steps_need_significance_and_a_change_beyond_the_noise() -> None:
     assert [(s.at, round(s.before, 3), round(s.after, 3)) for s in steps] == [(4, 1.015, 0.8), (7, 0.8, 0.96)]
     assert find_steps("cand", series, noise=0.25) == []
     assert find_steps("cand", [series[0], [], series[4]], noise=0.05)[0].at == 2  # a compare without rounds is skipped
+
+
+def test_history_of_a_folder_leaves_out_what_does_not_belong(root: Path, other_workload: Path, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A work folder holds compares of other presets and old versions: the most common workload is followed."""
+    for name in "abc":
+        shutil.copy(root / name / "compare.json", tmp_path / f"{name}.json")
+    shutil.copy(other_workload, tmp_path / "other.json")
+    shutil.copy(REPO_ROOT / "reports" / "seed-1024.json", tmp_path / "seed.json")
+    (tmp_path / "notes.json").write_text('{"not": "a compare"}')
+    with caplog.at_level(logging.WARNING):
+        result = CliRunner().invoke(main, ["history", str(tmp_path)])
+    assert result.exit_code == 0
+    assert [line.split()[3] for line in result.output.splitlines()[4:7]] == [str(tmp_path / f"{n}.json") for n in "abc"]
+    assert "- same: 505 ms → 353.5 ms (1.43× faster) from #2, p=0.0026, beyond the noise ±5.0%" in result.output
+    assert sorted(caplog.messages) == [f"{tmp_path / 'other.json'}: another workload (epochs=4 vs 2): left out",
+                                       f"{tmp_path / 'seed.json'}: evalharness.compare/2 keeps no per-round values: "
+                                       "left out"]

@@ -46,10 +46,11 @@ COMPARE_SCHEMA_PREFIX = "evalharness.compare/"
 
 @dataclass(frozen=True)
 class Point:
-    """One stored compare, where it was read from."""
+    """One stored compare, where it was read from, and whether it was named (not found in a folder)."""
 
     path: Path
     doc: CompareDocument
+    named: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,17 +79,17 @@ def _is_compare(path: Path) -> bool:
     return isinstance(raw, dict) and str(raw.get("schema", "")).startswith(COMPARE_SCHEMA_PREFIX)
 
 
-def compare_files(paths: list[Path]) -> list[Path]:
-    """Files as given; a folder stands for every compare document under it."""
-    found: list[Path] = []
+def compare_files(paths: list[Path]) -> list[tuple[Path, bool]]:
+    """(file, named on the command line) for each file given and each compare document under a folder given."""
+    found: list[tuple[Path, bool]] = []
     for path in paths:
         if path.is_dir():
             inside = [p for p in sorted(path.rglob("*.json")) if _is_compare(p)]
             if not inside:
                 raise UsageProblem(f"{path}: no compare document (evalharness.compare/…) under this folder")
-            found += inside
+            found += [(p, False) for p in inside]
         else:
-            found.append(path)
+            found.append((path, True))
     return list(dict.fromkeys(found))
 
 
@@ -107,15 +108,50 @@ def unique(points: list[Point]) -> list[Point]:
     return list(seen.values())
 
 
+def _readable(files: list[tuple[Path, bool]]) -> list[Point]:
+    """The compares that keep per-round values: a file named that does not is refused, one found is skipped."""
+    points = []
+    for path, named in files:
+        doc = load_with_samples(path) if named else CompareDocument.load(path)
+        if doc.per_round:
+            points.append(Point(path, doc, named))
+        else:
+            log.warning("%s: %s keeps no per-round values: left out", path, doc.schema_)
+    if not points:
+        raise UsageProblem("none of these compares keeps per-round values; rerun a compare with this version")
+    return unique(points)
+
+
+def reference(points: list[Point]) -> Point:
+    """Whose workload the history follows: the first file named, else the workload most compares found ran
+    (ties: the newest compare's)."""
+    named = [p for p in points if p.named]
+    if named:
+        return named[0]
+    count = {p.path: sum(workload_difference(p.doc, q.doc) is None for q in points) for p in points}
+    return max(points, key=lambda p: (count[p.path], p.doc.created))
+
+
+def one_workload(points: list[Point]) -> list[Point]:
+    """The compares of one workload (`reference`): a file named with another is refused, compares found in a
+    folder with another are left out, each with a warning (a work folder holds whatever preset was run)."""
+    ref = reference(points)
+    kept = []
+    for point in points:
+        problem = workload_difference(ref.doc, point.doc)
+        if problem and point.named:
+            raise UsageProblem(f"{ref.path} and {point.path} ran different workloads ({problem}): "
+                               "one history is one task, preset and parameters")
+        if problem:
+            log.warning("%s: another workload (%s): left out", point.path, problem)
+        else:
+            kept.append(point)
+    return kept
+
+
 def load_points(paths: list[Path]) -> list[Point]:
     """Every compare once, one workload only, oldest first (`created`; the path breaks ties within a second)."""
-    points = unique([Point(path, load_with_samples(path)) for path in compare_files(paths)])
-    first = points[0]
-    for point in points[1:]:
-        problem = workload_difference(first.doc, point.doc)
-        if problem:
-            raise UsageProblem(f"{first.path} and {point.path} ran different workloads ({problem}): "
-                               "one history is one task, preset and parameters")
+    points = one_workload(_readable(compare_files(paths)))
     return sorted(points, key=lambda p: (p.doc.created, str(p.path)))
 
 
