@@ -27,6 +27,7 @@ from harness.commands.compare import run_compare
 from harness.errors import UsageProblem
 from harness.executors.fake import FakeExecutor
 from harness.export import markdown, write_outputs
+from harness.commands.compare_results import Row, table_row
 from harness.commands.history import find_steps
 from harness.judge import stats
 from harness.judge.samples import branch_labels, timed_values
@@ -202,6 +203,24 @@ def test_compare_results_refuses_in_one_line(root: Path, other_workload: Path, m
     assert result.exit_code == 2 and "Traceback" not in result.output
     expected = error.replace("SEED", names["SEED"]).replace("OTHER", names["OTHER"])
     assert result.output.splitlines()[-1] == f"Error: {expected}"
+
+
+def test_compare_results_of_two_quick_compares_has_nothing_to_test(other_workload: Path, fake_repo: Path,
+                                                                     tmp_path: Path) -> None:
+    opts = CompareOptions(baseline="base", preset="small", candidates=["same"], repo=str(fake_repo),
+                          work_dir=tmp_path / "work", overrides=["epochs=2"], quick=True, threads=1)
+    run_compare(opts, FakeExecutor(script({}))).doc.save(tmp_path / "again.json")
+    result = CliRunner().invoke(main, ["compare-results", str(other_workload), str(tmp_path / "again.json")])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[4:] == ["", "no branch has timing rounds in both documents",
+                                              "no timing rounds in A or B: base, same"]
+
+
+def test_rows_too_small_for_the_test_say_so() -> None:
+    """Pure: with 2 rounds a side the smallest two-sided p is 2/6; 4 a side can reach α (2/70)."""
+    assert table_row(Row("same", "period", [1.0, 1.1], [2.0, 2.1])) == [
+        "same", "period", "1.05 s (n=2)", "2.05 s (n=2)", "1.95× slower", "0.33", "n too small"]
+    assert table_row(Row("same", "period", [1.0, 1.1, 1.2, 1.3], [2.0, 2.1, 2.2, 2.3]))[-2:] == ["0.029", "yes"]
 
 
 STEP_METHOD = ("(a step: Mann-Whitney U on the pooled timing rounds before vs after a split, Bonferroni over the "

@@ -27,7 +27,8 @@ from tabulate import tabulate
 
 from harness import constants as C
 from harness.errors import UsageProblem
-from harness.judge.samples import judged_phases, load_with_samples, shown, timed_values, workload_difference
+from harness.judge.samples import (change_words, judged_phases, load_with_samples, shown, timed_values,
+                                   workload_difference)
 from harness.results import CompareDocument
 
 HEADERS = ["branch", "phase", "A median", "B median", "B vs A", "p", "significant"]
@@ -100,22 +101,12 @@ def rows(a: CompareDocument, b: CompareDocument, phases: list[str]) -> list[Row]
     return [r for r in found if r.a and r.b]
 
 
-def change(row: Row) -> str:
-    """How B differs from A, pyperf's way: "1.25× faster", "1.07× slower" (memory: lower/higher)."""
-    ma, mb = statistics.median(row.a), statistics.median(row.b)
-    better, worse = ("lower", "higher") if row.phase == C.MEMORY_PHASE else ("faster", "slower")
-    if ma == mb:
-        return "no change"
-    if mb == 0 or ma == 0:
-        return worse if mb > ma else better
-    return f"{ma / mb:.2f}× {better}" if mb < ma else f"{mb / ma:.2f}× {worse}"
-
-
 def table_row(row: Row) -> list[str]:
+    """branch, phase, both medians with their counts, B vs A, p, and the answer (or why there is none)."""
+    ma, mb = statistics.median(row.a), statistics.median(row.b)
     significant = "n too small" if not row.testable else "yes" if row.p < C.ALPHA else "no"
-    return [row.branch, row.phase, f"{shown(statistics.median(row.a), row.phase)} (n={len(row.a)})",
-            f"{shown(statistics.median(row.b), row.phase)} (n={len(row.b)})", change(row), f"{row.p:.2g}",
-            significant]
+    return [row.branch, row.phase, f"{shown(ma, row.phase)} (n={len(row.a)})", f"{shown(mb, row.phase)} (n={len(row.b)})",
+            change_words(ma, mb, row.phase), f"{row.p:.2g}", significant]
 
 
 def describe(label: str, path: Path, doc: CompareDocument) -> str:

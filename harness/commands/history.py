@@ -35,7 +35,8 @@ from tabulate import tabulate
 
 from harness import constants as C
 from harness.errors import UsageProblem
-from harness.judge.samples import judged_phases, load_with_samples, shown, timed_values, workload_difference
+from harness.judge.samples import (change_words, judged_phases, load_with_samples, shown, timed_values, unit_of,
+                                   workload_difference)
 from harness.results import CompareDocument
 
 log = logging.getLogger(__name__)
@@ -227,13 +228,6 @@ def find_steps(branch: str, series: list[list[float]], noise: float) -> list[Ste
             for left, right in zip(stretches, stretches[1:])]
 
 
-def change_words(step: Step, phase: str) -> str:
-    better, worse = ("lower", "higher") if phase == C.MEMORY_PHASE else ("faster", "slower")
-    if step.after < step.before:
-        return f"{step.before / step.after:.2f}× {better}"
-    return f"{step.after / step.before:.2f}× {worse}"
-
-
 # --------------------------------------------------------------------------- #
 # The command
 # --------------------------------------------------------------------------- #
@@ -251,6 +245,7 @@ class History:
 
 
 def build(paths: list[Path], phase: str | None) -> History:
+    """Read the compares, follow one phase (the primary one by default), and find each branch's steps."""
     points = load_points(paths)
     doc = points[-1].doc
     if phase is not None and phase not in judged_phases(doc):
@@ -286,7 +281,7 @@ def step_lines(h: History) -> list[str]:
     if not h.steps:
         return ["no steps: no branch's median moved significantly beyond its noise", METHOD]
     return ["steps:", *(f"- {s.branch}: {shown(s.before, h.phase)} → {shown(s.after, h.phase)} "
-                        f"({change_words(s, h.phase)}) from #{s.at + 1}, p={s.p:.2g}, beyond the noise ±{s.noise:.1%}"
+                        f"({change_words(s.before, s.after, h.phase)}) from #{s.at + 1}, p={s.p:.2g}, beyond the noise ±{s.noise:.1%}"
                         for s in h.steps), METHOD]
 
 
@@ -320,7 +315,7 @@ def write_plot(h: History, target: Path) -> Path:
     ax.set_xticks(range(1, len(h.points) + 1),
                   [f"#{i}\n{p.doc.baseline_sha[:8]}" for i, p in enumerate(h.points, start=1)])
     ax.set_xlim(0.5, len(h.points) + 0.5)
-    ax.set_ylabel(f"{h.phase} median ({'MB' if h.phase == C.MEMORY_PHASE else 's'})")
+    ax.set_ylabel(f"{h.phase} median ({unit_of(h.phase)})")
     ax.set_xlabel("compare, oldest first (baseline commit); bars: interquartile range; dashed: a step")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)

@@ -81,3 +81,13 @@ def workload_difference(a: CompareDocument, b: CompareDocument) -> str | None:
     if differing:
         return ", ".join(f"{k}={a.task.params.get(k, '–')} vs {b.task.params.get(k, '–')}" for k in differing)
     return None
+
+
+def change_words(before: float, after: float, phase: str) -> str:
+    """How `after` differs from `before`, pyperf's way: "1.25× faster", "1.07× slower" (memory: lower/higher)."""
+    better, worse = ("lower", "higher") if phase == C.MEMORY_PHASE else ("faster", "slower")
+    if after == before:
+        return "no change"
+    if after <= 0 or before <= 0:
+        return better if after < before else worse
+    return f"{before / after:.2f}× {better}" if after < before else f"{after / before:.2f}× {worse}"
