@@ -292,3 +292,38 @@ def leaderboard(compare_json: Path, out: Path | None) -> None:
     text, paths = call(write_leaderboard, compare_json, out)
     click.echo(text)
     click.echo("written: " + ", ".join(str(p) for p in paths))
+
+
+@main.command("compare-results")
+@click.argument("a_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("b_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--phase", "phases", multiple=True, metavar="NAME", help="Only this phase (repeatable; default: every judged phase, the primary first).")
+def compare_results(a_json: Path, b_json: Path, phases: tuple[str, ...]) -> None:
+    """Hold two stored compares against each other, branch by branch and phase by phase (pyperf's compare_to).
+
+    From the raw per-round values each document keeps: A's median, B's median, how B differs, and whether
+    that is significant (Mann-Whitney U, unpaired). The documents must have run the same task, preset and
+    parameters.
+
+    Example: evalharness compare-results old/compare.json new/compare.json
+    """
+    from harness.commands.compare_results import compare_documents
+
+    click.echo(call(compare_documents, a_json, b_json, list(phases)))
+
+
+@main.command("history")
+@click.argument("compares", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--phase", metavar="NAME", help="The phase to follow (default: the task's primary phase).")
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), help="Also draw the history (medians, interquartile ranges, steps) as a PNG here.")
+def history_command(compares: tuple[Path, ...], phase: str | None, plot: Path | None) -> None:
+    """Each branch's median over stored COMPARES (files, or folders holding them), oldest first, with its steps.
+
+    asv's history view: one row per compare of one task, preset and parameters, one column per branch; a step is
+    a significant change of median beyond the rounds' noise.
+
+    Example: evalharness history .evalharness/runs --plot reports/history.png
+    """
+    from harness.commands.history import history
+
+    click.echo(call(history, list(compares), phase, plot))

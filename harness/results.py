@@ -26,6 +26,9 @@ from harness.jsonio import atomic_write_text
 
 RUN_SCHEMA = "evalharness.run/3"
 COMPARE_SCHEMA = "evalharness.compare/3"
+#: The previous compare version: /3 without the per-round values. Still read (and written back as it
+#: was), so a stored report re-renders; what needs the raw values refuses it (CompareDocument.per_round).
+COMPARE_SCHEMA_V2 = "evalharness.compare/2"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
 M = TypeVar("M", bound="Record")
@@ -40,6 +43,7 @@ class Record(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     schema_id: ClassVar[str] = ""
+    read_also: ClassVar[tuple[str, ...]] = ()  # older versions this model still reads
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
@@ -51,13 +55,14 @@ class Record(BaseModel):
             raw = json.loads(text)
         except ValueError as exc:
             raise ResultError(f"not JSON: {exc}") from None
-        _check_schema(raw, cls.schema_id)
+        _check_schema(raw, cls.schema_id, cls.read_also)
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ResultError(f"not a valid {cls.schema_id} document: {where}: {first['msg']}") from None
+            claimed = raw.get("schema", cls.schema_id) if isinstance(raw, dict) else cls.schema_id
+            raise ResultError(f"not a valid {claimed} document: {where}: {first['msg']}") from None
 
     @classmethod
     def load(cls: type[M], path: Path) -> M:
@@ -74,12 +79,13 @@ class Record(BaseModel):
         atomic_write_text(path, self.to_json())
 
 
-def _check_schema(raw: Any, expected: str) -> None:
+def _check_schema(raw: Any, expected: str, also: tuple[str, ...] = ()) -> None:
     if not expected:
         return
     found = raw.get("schema") if isinstance(raw, dict) else None
-    if found != expected:
-        raise ResultError(f"schema {found!r}, expected {expected!r} (written by another evalharness version?)")
+    if found != expected and found not in also:
+        wanted = " or ".join(repr(s) for s in (expected, *also))
+        raise ResultError(f"schema {found!r}, expected {wanted} (written by another evalharness version?)")
 
 
 # --------------------------------------------------------------------------- #
@@ -165,6 +171,25 @@ class RunResult(Record):
 HARNESS_MEASURES = {"wall": "wall_s", "cpu": "cpu_s", "peak_rss_mb": "peak_rss_mb", "outside": "outside_s"}
 
 
+class RoundSample(Record):
+    """One run of one branch as the statistics read it (pyperf and hyperfine keep raw values too).
+
+    With these, every median, ratio and test of the document can be redone from the document alone,
+    and two stored compares can be compared (`compare-results`) or followed over commits (`history`).
+    """
+
+    round: int  # 0: the equivalence round (correctness; may have shared the machine), 1…: timing rounds
+    status: str
+    start: Literal["cold", "warm"] = "cold"  # warm: forked from a preloaded server (its times are not the script's)
+    clock_s: float | None = None  # resolution of the log's timestamps (the "not measurable" rule)
+    values: dict[str, float | None]  # judged phase → seconds (peak_rss_mb: MB); None: failed or not logged
+
+    @property
+    def timed(self) -> bool:
+        """A timing round's run: cold and alone on the machine, the only kind a speed figure may come from."""
+        return self.round >= 1
+
+
 # --------------------------------------------------------------------------- #
 # Judgement of one candidate
 # --------------------------------------------------------------------------- #
@@ -219,7 +244,7 @@ class MetricComparison(Record):
 class ArtifactRow(Record):
     """One artifact compared (paired by name); `details` holds what the task's comparer adds."""
 
-    name: str
+    name: str = ""  # empty in documents before evalharness.compare/3, which paired artifacts by step
     key: int | None = None
     image: bool = False  # compared as pixels (a PNG on both sides): the report shows pixel columns
     identical: bool
@@ -367,11 +392,20 @@ class CompareDocument(Record):
     noise_floor: NoiseFloor | None = None
     candidates: list[CandidateVerdict]
     variants: list[dict[str, str]] = []  # held-out parameter variants every candidate was also checked on
+    # branch label (the baseline, its .self twin, each candidate) → its runs in round order; absent in /2
+    samples: dict[str, list[RoundSample]] = {}
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    read_also: ClassVar[tuple[str, ...]] = (COMPARE_SCHEMA_V2,)
+
+    @property
+    def per_round(self) -> bool:
+        """Whether the per-round values are kept (/3 on): the histograms, compare-results and history need them."""
+        return self.schema_ == COMPARE_SCHEMA
 
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2, by_alias=True)
+        """A document read from /2 is written back as /2 (no samples key): a copy must not claim a newer version."""
+        return self.model_dump_json(indent=2, by_alias=True, exclude=None if self.per_round else {"samples"})
 
 
 # --------------------------------------------------------------------------- #

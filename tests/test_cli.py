@@ -188,6 +188,8 @@ def test_json_has_the_documented_shape(fake_repo: Path, tmp_path: Path) -> None:
     assert same["sha"] == git.Repo(fake_repo).commit("same").hexsha
     assert (same["equivalent"], rng["equivalent"], rng["losses_match"]) == (True, False, False)
     assert rng["losses"]["first_divergent"] == 1 and data["schema"] == "evalharness.compare/3"
+    assert {label: [s["round"] for s in runs] for label, runs in data["samples"].items()} == {"base": [0], "same": [0], "rng": [0]}
+    assert set(data["samples"]["rng"][0]["values"]) == {"train_epoch", "visualise", "period", "wall", "peak_rss_mb"}
 
 
 def test_collision_details_and_heatmap(fake_repo: Path, tmp_path: Path) -> None:

@@ -141,7 +141,9 @@ def test_report_json_format_round_trips(report: Path, tmp_path: Path) -> None:
     [
         (None, "cannot read"),
         ("{not json", "not JSON"),
-        ('{"schema": "evalharness.compare/1"}', "schema 'evalharness.compare/1', expected 'evalharness.compare/2'"),
+        ('{"schema": "evalharness.compare/1"}', "schema 'evalharness.compare/1', expected 'evalharness.compare/3' "
+                                                "or 'evalharness.compare/2'"),
+        ('{"schema": "evalharness.compare/3", "created": 3}', "not a valid evalharness.compare/3 document"),
         ('{"schema": "evalharness.compare/2", "created": 3}', "not a valid evalharness.compare/2 document"),
     ],
 )

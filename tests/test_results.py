@@ -38,15 +38,21 @@ def test_compare_and_run_documents_validate_against_the_schema_files(fake_repo: 
         assert RunResult.load(path).label in {"base", "base.self", "rng", "crash"}
 
 
-def test_committed_seed_document_validates() -> None:
-    raw = json.loads((REPO_ROOT / "reports" / "seed-1024.json").read_text())
-    jsonschema.validate(raw, json.loads((SCHEMA_DIR / "compare.schema.json").read_text()))
-    doc = CompareDocument.model_validate(raw)
+def test_committed_seed_document_is_read_as_compare_2_and_written_back_unchanged() -> None:
+    """The seed report is a /2 document (no per-round values): still read, and a copy stays /2 byte for byte."""
+    path = REPO_ROOT / "reports" / "seed-1024.json"
+    doc = CompareDocument.load(path)
+    assert doc.schema_ == "evalharness.compare/2" and not doc.per_round and doc.samples == {}
     assert [c.verdict for c in doc.candidates] == ["equivalent, inconclusive (noise ±7 %)",
                                                    "equivalent, inconclusive (noise ±43 %)",
                                                    "NOT equivalent", "equivalent, faster"]
+    assert doc.to_json() == path.read_text()
+    assert "samples" not in json.loads(doc.to_json())
 
 
 def test_a_wrong_schema_version_is_named() -> None:
     with pytest.raises(ValueError, match="schema 'evalharness.run/1', expected 'evalharness.run/2'"):
         RunResult.from_json('{"schema": "evalharness.run/1"}')
+    with pytest.raises(ValueError, match="schema 'evalharness.compare/4', expected 'evalharness.compare/3' or "
+                                         "'evalharness.compare/2' "):
+        CompareDocument.from_json('{"schema": "evalharness.compare/4"}')

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import UsageProblem
-from harness.export import github, junit, leaderboard, markdown
+from harness.export import github, histogram, junit, leaderboard, markdown
 from harness.results import CompareDocument
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ def _write_json(doc: CompareDocument, path: Path, run_root: Path | None) -> Path
 COMPARE_EXPORTERS: dict[str, Writer] = {"md": markdown.write, "json": _write_json, "junit": junit.write,
                                          "github": github.write, "leaderboard-md": leaderboard.write_md,
                                          "leaderboard-csv": leaderboard.write_csv, "leaderboard-png": leaderboard.write_png}
+COMPARE_EXPORTERS["histogram"] = histogram.write  # one PNG per phase, `<stem>-<phase>.png` beside the path
 #: How the user named each format's path (for error messages).
 OPTION_OF = {"md": "--report", "github": "GITHUB_STEP_SUMMARY"}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from harness.export import caveats, leaderboard
+from harness.export import caveats, histogram, leaderboard
 from harness.judge.flags import flag_text
 from harness.results import ArtifactRow, CandidateVerdict, CompareDocument, MetricComparison, NoiseFloor, PhaseVerdict
 
@@ -32,6 +32,7 @@ IMAGE_ROLES = ("baseline", "candidate", "heatmap")
 MEMORY_PHASE = "peak_rss_mb"
 DASH = "–"
 LEADERBOARD_LINKS = ""  # the links key of the leaderboard's plot (no candidate has an empty name)
+HISTOGRAM_LINKS = "\0histograms"  # the links key of the timing histograms (no name from argv holds a NUL)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ def write(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     links = {name: {role: f"{quote(folder.name)}/{quote(a.name)}" for role, a in roles.items() if a.name in present}
              for name, roles in document_assets(doc).items()}
     links[LEADERBOARD_LINKS] = leaderboard.report_links(doc, folder)
+    links[HISTOGRAM_LINKS] = histogram.report_links(doc, folder)
     path.write_text(render(doc, links), encoding="utf-8")
     log.info("wrote report %s (assets in %s)", path, folder)
     return path
@@ -161,6 +163,7 @@ def render(doc: CompareDocument, links: dict[str, dict[str, str]]) -> str:
     sections = [_header(doc), _summary(doc), leaderboard.section(doc, links.get(LEADERBOARD_LINKS, {})),
                 *(_candidate_section(c, doc, links.get(c.name, {})) for c in doc.candidates),
                 _environment(doc)]
+    sections.insert(-1, histogram.section(doc, links.get(HISTOGRAM_LINKS, {})))  # from the raw values, if kept
     return "\n\n".join(s for s in sections if s).rstrip() + "\n"
 
 

@@ -22,6 +22,7 @@ from harness import constants as C
 from harness import intake, layout
 from harness.execution import Execution, Results
 from harness.judge import equivalence, integrity, speed, stats, verdicts
+from harness.judge.samples import round_samples
 from harness.plan import Plan
 from harness.results import (ArtifactRow, CandidateVerdict, CompareDocument, HarnessInfo, MetricComparison, NoiseFloor,
                              PhaseVerdict, RunResult, Settings, TaskInfo, TextComparison, Tolerance)
@@ -338,4 +339,5 @@ def analyse(plan: Plan, execution: Execution, harness: HarnessInfo, source: str)
         baseline_timing=speed.summaries(measured_runs(results, base), speed.judged_phases(plan.task.judging)),
         baseline_status=verdicts.worst_status(results[base]), baseline_outcome=results[base][0].outcome,
         baseline_final=final_point(results[base][0]), noise_floor=noise_floor(plan, results, floor),
+        samples=round_samples(results, plan.labels, speed.judged_phases(plan.task.judging)),
         candidates=candidates(plan, execution, tol, floor), variants=execution.variants)
