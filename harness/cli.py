@@ -36,9 +36,27 @@ class InfraFailure(click.ClickException):
         return f"{self.message} (infrastructure failure)"
 
 
+class PlainFormatter(logging.Formatter):
+    """Log lines quote what runs wrote (a crash's last line): never a terminal escape of theirs."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from harness.export.safe import plain
+
+        return plain(super().format(record))
+
+
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format="evalharness: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PlainFormatter("evalharness: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+def echo_plain(line: str) -> None:
+    """A result line on stdout; it quotes what runs wrote, so no terminal escapes pass."""
+    from harness.export.safe import plain
+
+    click.echo(plain(line))
 
 
 def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -163,7 +181,7 @@ def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, jso
         done = call(run_compare, opts)
         call(export.write_outputs, done.doc, targets | leaderboard_targets(done.doc, targets["md"]), done.run_root)
     for line in summary_lines(done.doc):
-        click.echo(line)
+        echo_plain(line)
     sys.exit(exit_code(done.doc.candidates))
 
 
@@ -219,7 +237,7 @@ def check(baseline: str, candidates: tuple[str, ...], fail_on: str, repeat: int 
     opts = _options(baseline, candidates, kw, patches=list(kw.pop("patches")))
     done = call(run_check, opts, fail_on, repeat, {"md": report, "junit": junit_path, "json": json_path})
     for line in done.lines:
-        click.echo(line)
+        echo_plain(line)
     sys.exit(done.exit_code)
 
 

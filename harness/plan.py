@@ -88,6 +88,7 @@ class Plan:
     store_budget: store.StoreBudget = field(default_factory=store.StoreBudget)  # bytes the store may still take
     diffs: dict[str, tuple[str, list[Flag]]] = field(default_factory=dict)  # candidate → (diffstat, flagged lines)
     run_timeout_s: float | None = None  # set from the baseline's first run (schedule.derived_timeout)
+    baseline_artifacts: dict[str, int] | None = None  # its first run's artifact sizes by name (store.unused_by_judge)
 
     @property
     def timeout_s(self) -> float:

@@ -42,7 +42,8 @@ def ready(plan: Plan, spec: RunSpec) -> RunSpec:
 
 def complete(plan: Plan, spec: RunSpec, outcome: Outcome) -> RunResult:
     """Copy the outputs into the store and read only the store, with the label's own parameters."""
-    captured = store.capture(spec, plan.task, plan.manifests.get(spec.sha), plan.store_budget)
+    reference = None if spec.label.removesuffix(C.SELF_SUFFIX) == plan.opts.baseline else plan.baseline_artifacts
+    captured = store.capture(spec, plan.task, plan.manifests.get(spec.sha), plan.store_budget, reference)
     return collect.collect(spec, plan.task, plan.config_of(spec.label).params, outcome, captured)
 
 

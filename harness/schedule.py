@@ -74,6 +74,7 @@ def equivalence_round(plan: Plan, executor: Executor, run: Execution, progress: 
     done = run_round(plan, executor, first, 0, progress)
     stop_if_baseline_broken(plan, base, done[base])
     plan.run_timeout_s = derived_timeout(plan, done[base])
+    plan.baseline_artifacts = {a.name: a.size for a in done[base].artifacts}
     done |= run_round(plan, executor, plan.opts.candidates, 0, progress)
     for label in [*first, *plan.opts.candidates]:
         run.results[label].append(done[label])

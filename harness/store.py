@@ -83,12 +83,16 @@ def copy_hashed(source: Path, target: Path) -> str:
     return digest.hexdigest()
 
 
-def matching_files(root: Path, task: Task) -> list[tuple[PurePosixPath, int]]:
-    """(path relative to `root`, size) of every regular file below it that the artifact pattern names."""
+def matching_files(root: Path, task: Task, problems: list[str]) -> list[tuple[PurePosixPath, int]]:
+    """(path relative to `root`, size) of every regular file below it that the artifact pattern names. A
+    folder replaced by a link (to the baseline's store, say) is never followed, and says so."""
     found: list[tuple[PurePosixPath, int]] = []
     if not task.artifact_glob:  # a task whose runs write nothing to compare
         return found
     for folder, dirs, names in os.walk(root, followlinks=False):
+        for name in dirs:
+            if (Path(folder) / name).is_symlink():
+                problems.append(f"{(Path(folder) / name).relative_to(root).as_posix()} is a link: not followed")
         for name in names:
             path = Path(folder) / name
             try:
@@ -135,12 +139,32 @@ def step_of(task: Task, name: str) -> int | None:
     return int(found["key"]) if found is not None else None
 
 
+#: A candidate's artifact this many times the size of the baseline's (plus SIZE_SLACK) is not stored.
+SIZE_FACTOR, SIZE_SLACK = 4, 1 << 20
+
+
+def unused_by_judge(name: str, size: int, reference: dict[str, int] | None) -> str | None:
+    """Why the judge will never read this artifact's bytes (None: it may): the baseline has no file of that
+    name (the judge only needs to know it exists), or the baseline's is a fraction of its size (it differs)."""
+    if reference is None:
+        return None
+    if name not in reference:
+        return "not among the baseline's artifacts"
+    if size > SIZE_FACTOR * reference[name] + SIZE_SLACK:
+        return f"{size} bytes against the baseline's {reference[name]}"
+    return None
+
+
 def store_one(spec: RunSpec, source: Path, rel: PurePosixPath, key: int | None, budget: StoreBudget,
-              problems: list[str]) -> Artifact:
-    """Copy one artifact into the store (its checksum taken while copying) — or, over the caps, only hash it."""
+              problems: list[str], reference: dict[str, int] | None = None) -> Artifact:
+    """Copy one artifact into the store (its checksum taken while copying) — or only hash it when the judge
+    will not read it or it is over the caps: a run cannot fill the harness's disk with files named like images."""
     size = source.lstat().st_size
-    if size > MAX_STORED_FILE or not budget.take(size):
-        problems.append(f"{rel} ({size} bytes) compared by checksum only: over the store's cap")
+    unused = unused_by_judge(rel.as_posix(), size, reference)
+    if unused or size > MAX_STORED_FILE or not budget.take(size):
+        why = unused or "over the store's cap"
+        if not unused or "against" in unused:
+            problems.append(f"{rel} compared by checksum only ({why})")
         return Artifact(name=rel.as_posix(), key=key, path="", sha256=sha256_of(source), size=size)
     stored = PurePosixPath(C.STORE_DIR) / rel
     return Artifact(name=rel.as_posix(), key=key, path=stored.as_posix(), size=size,
@@ -148,19 +172,19 @@ def store_one(spec: RunSpec, source: Path, rel: PurePosixPath, key: int | None, 
 
 
 def copy_artifacts(spec: RunSpec, task: Task, pristine: dict[str, str], budget: StoreBudget,
-                   problems: list[str]) -> list[Artifact]:
+                   problems: list[str], reference: dict[str, int] | None = None) -> list[Artifact]:
     """The pattern's files under the artifact root, each stored under its own name. In the run's tree, a file
     the commit already had, unchanged (`pristine`: its manifest), is no output."""
     root = artifact_root(spec, task)
     if not all(real_folder(folder, problems) for folder in (spec.sandbox_dir or spec.run_dir, root)):
         return []
     found = []
-    for rel, _ in _within_caps(matching_files(root, task), problems):
+    for rel, _ in _within_caps(matching_files(root, task, problems), problems):
         source = root / rel
         try:
             if pristine.get(rel.as_posix()) == sha256_of(source):
                 continue
-            found.append(store_one(spec, source, rel, step_of(task, rel.name), budget, problems))
+            found.append(store_one(spec, source, rel, step_of(task, rel.name), budget, problems, reference))
         except OSError as exc:
             problems.append(f"{rel} could not be copied: {exc.strerror or exc}")
     return found
@@ -173,11 +197,14 @@ def remove_sandbox(spec: RunSpec) -> None:
 
 
 def capture(spec: RunSpec, task: Task, pristine: dict[str, str] | None = None,
-            budget: StoreBudget | None = None) -> Captured:
-    """Copy the artifacts into the store, record every stored file's checksum, delete the sandbox."""
+            budget: StoreBudget | None = None, reference: dict[str, int] | None = None) -> Captured:
+    """Copy the artifacts into the store, record every stored file's checksum, delete the sandbox.
+
+    `reference`: the baseline's artifact sizes by name, once its first run is
+    stored (None for the baseline's own runs): see `unused_by_judge`."""
     problems: list[str] = []
     artifacts = copy_artifacts(spec, task, pristine if task.artifact_root == "tree" and pristine else {},
-                               budget or StoreBudget(), problems)
+                               budget or StoreBudget(), problems, reference)
     files = {name: sha256_of(spec.run_dir / name) for name in LOG_FILES if (spec.run_dir / name).is_file()}
     remove_sandbox(spec)
     return Captured(artifacts, files, problems)

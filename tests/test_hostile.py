@@ -7,6 +7,10 @@ real confinement. Every case asserts the exact verdict, that nothing outside
 the run's own folder changed while it ran (checksums of the work folder and
 the user's repository before and after every run), and that no process of it
 survived.
+
+The confinement these cases prove is the strongest this machine offers:
+Landlock with reads confined, and PID, network, IPC and mount namespaces.
+On a machine without them they fail, loudly (see `full_confinement`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from harness.commands.compare import run_compare, summary_lines
 from harness.executors import Outcome, RunSpec
 from harness.executors.fake import FakeExecutor, ScriptedRun
 from harness.executors.local import LocalExecutor
+from harness.executors import sandbox
 from harness.executors.sandbox import choose
 from harness.judge.verdicts import exit_code
 from harness.plan import CompareOptions
@@ -59,9 +64,11 @@ def hostile_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def landlock_in_force() -> None:
+def full_confinement() -> None:
     """These cases prove what the confinement prevents: on a machine without it they must fail, loudly."""
-    assert choose("auto").level == "landlock", "Landlock is not available here: runs are not confined"
+    found = choose("auto")
+    assert found.level == "landlock", "Landlock is not available here: runs are not confined"
+    assert found.confine_reads and found.isolate, f"runs are not fully confined here: {found.description}"
 
 
 def snapshot(*roots: Path, skip: Path | None = None) -> dict[str, str]:
@@ -107,18 +114,22 @@ def alive(pid: int) -> bool:
     return state not in "ZX"
 
 
-def survivors(work: Path, pids: list[int] = ()) -> list[int]:
-    """Processes still running in or on the work folder, and any of `pids` still alive."""
-    found = [pid for pid in pids if alive(pid)]
+def survivors(work: Path) -> list[int]:
+    """Processes of a run still alive: any process that carries a run's token, or works in a sandbox or on the
+    work folder (a run's pids as it printed them are its namespace's, meaningless out here)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             where = os.readlink(entry / "cwd")
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if (where.startswith(str(work)) or str(work) in cmdline) and alive(int(entry.name)):
+        ours = (where.startswith((str(work), str(sandbox.SCRATCH / "evalharness-"))) or str(work) in cmdline
+                or sandbox.TOKEN_VAR.encode() in environ) and "zygote.py" not in cmdline
+        if ours and alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -168,7 +179,7 @@ def test_poisoning_other_branches_and_the_clone_changes_nothing(hostile_repo: Pa
     doc, watch = compare(hostile_repo, work, "base", "poison")
     assert verdict(doc, "poison") == (QUICK, IDENTICAL) and exit_code(doc.candidates) == 0
     report = re.search(r"poison: (\d+) writes succeeded, (\d+) denied", stored(work, "poison"))
-    assert report is not None and report[1] == "0" and int(report[2]) > 10
+    assert report is not None and report[1] == "0" and int(report[2]) >= 5
     assert watch.changed == [] and changes(before, snapshot(work, hostile_repo)) == []
     again, _ = compare(hostile_repo, work, "base", "same", fresh=True)
     assert verdict(again, "same") == (QUICK, IDENTICAL)
@@ -183,7 +194,7 @@ def test_tampering_with_the_baselines_results_is_denied(hostile_repo: Path, tmp_
     assert watch.changed == []
     tried = [re.search(r"tamper: (\d+) writes tried, (\d+) denied", p.read_text())
              for p in work.glob("runs/*/tamper-*/rep-*/stdout.txt")]
-    assert any(int(t[1]) > 0 for t in tried) and all(t[1] == t[2] for t in tried)
+    assert tried and all(int(t[1]) == 5 and t[1] == t[2] for t in tried)
     for path in work.glob("runs/*/base*/rep-*/result.json"):
         result = RunResult.load(path)
         assert store.mismatch(path.parent, result) is None and all(m["train"] > 0 for m in result.metrics)
@@ -200,7 +211,7 @@ def test_an_output_folder_replaced_by_a_link_to_the_baselines_store_is_not_follo
     assert verdict(doc, "linker")[0] == "NOT equivalent" and exit_code(doc.candidates) == 1
     base = {a.sha256 for p in work.glob("runs/*/base-*/rep-*/result.json") for a in RunResult.load(p).artifacts}
     runs = [RunResult.load(p) for p in work.glob("runs/*/linker-*/rep-*/result.json")]
-    linked = [r for r in runs if "output folder replaced by a link or a file: not followed, no artifacts taken" in r.problems]
+    linked = [r for r in runs if "outputs is a link: not followed" in r.problems]
     assert linked and all(not r.artifacts for r in linked)
     assert not any(a.sha256 in base for r in runs for a in r.artifacts)
     assert watch.changed == [] and survivors(work) == []
@@ -249,8 +260,8 @@ def test_children_that_leave_the_process_group_are_killed(hostile_repo: Path, tm
     assert proc.returncode == 0, proc.stderr
     assert re.search(rf"^escape\s+{re.escape(QUICK)}.*{IDENTICAL}$", proc.stdout, re.MULTILINE)
     log = stored(work, "escape")
-    assert "signal to the harness denied (1)" in log and len(escapees(log)) == 2
-    assert survivors(work, escapees(log)) == [] and changes(before, snapshot(hostile_repo)) == []
+    assert len(escapees(log)) == 2 and "escape: sees 4 processes" in log  # its init, itself and its two escapees
+    assert survivors(work) == [] and changes(before, snapshot(hostile_repo)) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -259,11 +270,11 @@ def test_interrupt_kills_every_process_and_the_rerun_resumes(hostile_repo: Path,
     argv = cli(hostile_repo, work, "base", "sleepy", "--quick", "--variants", "0", "--jobs", "1")  # base finishes before sleepy starts
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=terminal_signals)
-    pids = wait_for_escapees(work, "sleepy")
+    wait_for_escapees(work, "sleepy")
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == INTERRUPTED and "Traceback" not in err
-    assert survivors(work, pids) == [] and not list(work.glob("runs/*/sleepy-*/rep-000/result.json")), err
+    assert survivors(work) == [] and not list(work.glob("runs/*/sleepy-*/rep-000/result.json")), err
     assert changes(before, snapshot(hostile_repo)) == []
     if sig == signal.SIGINT:
         rerun = subprocess.run(argv, capture_output=True, text=True, timeout=120)
@@ -277,17 +288,17 @@ def test_interrupt_during_parallel_runs_kills_them_instead_of_waiting(hostile_re
     argv = cli(hostile_repo, work, "base", "stuck", "same", "--quick", "--variants", "0", "--jobs", "2")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=terminal_signals)
-    pids = wait_for_escapees(work, "stuck")  # stuck sleeps 300 s: only a kill ends it within the timeout
+    wait_for_escapees(work, "stuck")  # stuck sleeps 300 s: only a kill ends it within the timeout
     proc.send_signal(signal.SIGTERM)
     try:
         out, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        for pid in survivors(work, pids):
+        for pid in survivors(work):
             os.kill(pid, signal.SIGKILL)
         raise AssertionError("the interrupt waited for the parallel runs instead of killing them") from None
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == INTERRUPTED and "Traceback" not in err
-    assert survivors(work, pids) == [] and not list(work.glob("runs/*/stuck-*/rep-000/result.json")), err
+    assert survivors(work) == [] and not list(work.glob("runs/*/stuck-*/rep-000/result.json")), err
 
 
 def wait_for_escapees(work: Path, label: str, timeout: float = 60.0) -> list[int]:
@@ -376,7 +387,7 @@ def test_a_candidate_exact_only_for_the_benchmark_seed_is_caught_on_a_variant(ho
         ("garble", {}, "NOT equivalent", r"^unreadable log line 4 \(stderr\): time data '2025-13-45 25:61:61,000' "
                                           r".*; epoch 3 missing from the candidate's log$"),
         ("truncate", {}, "NOT equivalent",
-         r"^artifacts missing or unreadable: epoch 4 candidate ring_epoch_0004.png image truncated$"),
+         r"^artifacts missing or unreadable: outputs/ring_epoch_0004.png candidate ring_epoch_0004.png image truncated$"),
         ("memhog", {"max_rss_mb": 200.0}, "over the memory cap",
          r"^peak RSS \d+ MB over the --max-rss cap of 200 MB \(killed with SIGKILL\)$"),
         ("crash", {}, "crashed", r"^crashed: RuntimeError: CUDA error: an illegal memory access was encountered$"),
@@ -528,14 +539,14 @@ BAD_INPUT = [
     (lambda t: ["--pass-env", "OMP_NUM_THREADS"], "--pass-env OMP_NUM_THREADS: fixed by the harness for every run"),
     (lambda t: ["--task", polytope_toml(t, 'timestamp_format = "%Y-%m-%d %H:%M:%S,%f"', 'timestamp_format = "%Y-%Q"')],
      "log.timestamp_format '%Y-%Q' does not parse"),
-    (lambda t: ["--task", polytope_toml(t, "(?P<ts>\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d,\\d{3}) - \\S+ - INFO - Epoch", "Epoch")],
-     "log.patterns.epoch has no (?P<ts>...) timestamp group"),
+    (lambda t: ["--task", polytope_toml(t, "(?P<epoch>\\d+)/\\d+ - Train", "(?P<step>\\d+)/\\d+ - Train")],
+     "log.metrics names 'epoch', which needs a pattern with a (?P<epoch>...) group"),
     (lambda t: ["--task", polytope_toml(t, 'default_preset = "demo"', 'default_preset = "demo"\nbogus = 1')],
      ": bogus: Extra inputs are not permitted"),
     (lambda t: ["--task", polytope_toml(t, "points = 3000           #", "pionts = 3000           #")],
      "presets.small names 'pionts', which is not in [params]"),
     (lambda t: ["--task", polytope_toml(t, "seed = { min = 0, max = 2147483647 }", "seed = { min = 5, max = 1 }")],
-     "variants.seed: Value error, give either min <= max"),
+     "variants.seed: give either min <= max"),
     (lambda t: ["--task", shell_task(t), "--set", "note=x;touch${IFS}pwned;#"],
      "parameter note='x;touch${IFS}pwned;#' would be read as shell code by the task's `sh -c` command: refused"),
     (lambda t: ["--task", shell_task(t), "--set", "shape=[16]*4';touch pwned;'"],
@@ -545,7 +556,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("args, expected", BAD_INPUT, ids=[
     "report-on-proc", "threshold-nan", "timeout-nan", "max-rss-nan", "python-not-python", "python-missing",
-    "int-parameter", "pass-env-unset", "pass-env-fixed", "timestamp-format", "no-ts-group", "unknown-key",
+    "int-parameter", "pass-env-unset", "pass-env-fixed", "timestamp-format", "no-step-group", "unknown-key",
     "preset-typo", "variant-range", "shell-injection", "shell-quote-escape"])
 def test_bad_input_is_refused_before_any_run(hostile_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              args: object, expected: str) -> None:

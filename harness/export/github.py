@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.export import caveats
+from harness.export import caveats, safe
 from harness.judge import gate
 from harness.results import CandidateVerdict, CompareDocument, Flag, PhaseVerdict
 
@@ -97,7 +97,7 @@ def _where(flag: Flag) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    return safe.inline(text)
 
 
 def _yes_no(value: bool) -> str:
@@ -135,7 +135,7 @@ def _command(level: str, props: dict[str, str], message: str) -> str:
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return safe.plain(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:

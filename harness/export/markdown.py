@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from harness.export import caveats, histogram, leaderboard
+from harness.export import caveats, histogram, leaderboard, safe
 from harness.judge.flags import flag_text
 from harness.results import ArtifactRow, CandidateVerdict, CompareDocument, MetricComparison, NoiseFloor, PhaseVerdict
 
@@ -347,6 +347,7 @@ def _timing_section(c: CandidateVerdict, doc: CompareDocument, links: dict[str, 
 
 
 def _code_section(title: str, text: str) -> str:
+    text = safe.plain(text)
     if not text.strip():
         return ""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
@@ -378,13 +379,13 @@ def _fence(text: str, lang: str) -> str:
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """GitHub markdown table; a stray `|` in a cell cannot add a column."""
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(re.sub(r"(?<!\\)\|", r"\\|", str(c)) for c in cells) + " |"
 
     return "\n".join([line(headers), "|" + "|".join("---" for _ in headers) + "|", *(line(r) for r in rows)])
 
 
 def _inline(text: Any) -> str:
-    return " ".join(str(text).split())
+    return safe.inline(text)
 
 
 def _is_number(value: Any) -> bool:
