@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness import constants as C
 from harness.errors import UsageProblem
@@ -160,6 +160,10 @@ class Summary(Record):
     spread: float
 
 
+#: The verdict of a phase no timing rounds judged (--quick, or a candidate the equivalence round settled).
+NOT_JUDGED = "not judged"
+
+
 class PhaseVerdict(Record):
     """The speed judgement of one phase (or "not judged" with the reason)."""
 
@@ -168,7 +172,7 @@ class PhaseVerdict(Record):
     ci: list[float | None] | None = None  # BCa bootstrap, at the per-look confidence level
     p_value: float | None = None
     significant: bool = False
-    verdict: str = "not judged"
+    verdict: str = NOT_JUDGED
     reason: str = ""
     unstable: bool = False
     settled: bool = False  # the sequential rule needs no more rounds for this phase
@@ -176,6 +180,17 @@ class PhaseVerdict(Record):
     futile: bool = False  # not settled, and the rounds up to --repeat would hardly ever settle it (stats.futile)
     conservative: float | None = None  # the largest speedup still significant: the CI's lower bound
     modes: dict[str, list[Summary]] = {}  # side → its two clusters, when its times are bimodal
+    indicative: float | None = None  # not judged: the single unpaired run's ratio (an indication, never a speedup)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_run_ratio(cls, data: Any) -> Any:
+        """Documents written before `indicative` kept a not-judged phase's single-run ratio in `speedup`:
+        read it under its own name, so `speedup` only ever holds a ratio of paired, judged rounds."""
+        if (isinstance(data, dict) and data.get("verdict", NOT_JUDGED) == NOT_JUDGED
+                and data.get("speedup") is not None and "indicative" not in data):
+            return {**data, "speedup": None, "indicative": data["speedup"]}
+        return data
 
 
 class LossRow(Record):
@@ -249,6 +264,14 @@ class CandidateVerdict(Record):
     final: dict[str, float] = {}  # the last logged step of its first run (steps, counters, final loss…)
     timing_rounds: int = 0  # paired timing rounds this candidate ran
     timing_note: str = ""  # why it ran no (or fewer) timing rounds
+
+    @model_validator(mode="after")
+    def _judged_speedups_only(self) -> CandidateVerdict:
+        """The compact `speedup` map holds judged ratios only (older documents put single-run ones there too)."""
+        for phase, value in self.speedup.items():
+            if value is not None and phase in self.speed and self.speed[phase].speedup is None:
+                self.speedup[phase] = None
+        return self
 
 
 class NoiseFloor(Record):

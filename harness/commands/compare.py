@@ -14,7 +14,8 @@ from harness.judge import integrity
 from harness.judge.analyse import analyse
 from harness.judge.leaderboard import has_agents
 from harness.plan import CompareOptions, plan_compare
-from harness.results import CompareDocument
+from harness.export import ratios
+from harness.results import CandidateVerdict, CompareDocument
 from harness.rounds import execute_plan
 from harness.tasks import TaskConfig
 
@@ -70,14 +71,24 @@ def leaderboard_targets(doc: CompareDocument, report: Path) -> dict[str, Path]:
     return {"leaderboard-csv": report.with_name(f"{report.stem}-leaderboard.csv")}
 
 
+def speed_cell(doc: CompareDocument, c: CandidateVerdict) -> str:
+    """The primary phase's judged speedup; a --quick run's ratio labelled as an indication; else a dash
+    (the same rule as the report's: harness.export.ratios)."""
+    primary = doc.task.primary_phase
+    v, base, cand = c.speed.get(primary), doc.baseline_timing.get(primary), c.timing.get(primary)
+    if (hint := ratios.indicative(v, c, doc.settings.quick, base, cand)) is not None:
+        return f"{primary} {hint:.2f}× ({ratios.INDICATIVE})"
+    if (value := ratios.speedup(v, base, cand)) is not None:
+        return f"{primary} {value:.2f}×"
+    return f"{primary} – ({ratios.DISAGREE})" if ratios.contradicted(v, base, cand) else f"{primary} –"
+
+
 def summary_lines(doc: CompareDocument) -> list[str]:
     """The terminal verdict table: one line per candidate."""
     primary = doc.task.primary_phase
     lines = []
     for c in doc.candidates:
-        value = c.speedup.get(primary)
-        speed = f"{primary} {value:.2f}×" if value else f"{primary} –"
-        lines.append(f"{c.name:<16} {c.verdict:<40} {speed:<16} {c.diagnosis}")
+        lines.append(f"{c.name:<16} {c.verdict:<40} {speed_cell(doc, c):<16} {c.diagnosis}")
     if doc.noise_floor is not None:
         lines.append(f"{'(noise floor)':<16} baseline vs baseline: {primary} ±{doc.noise_floor.floor:.1%}")
     return lines + [f"warning: {w}" for w in doc.warnings]

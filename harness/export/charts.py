@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.results import CandidateVerdict, Leaderboard
+from harness.export import ratios
+from harness.results import CandidateVerdict, Leaderboard, Summary
 
 
 def _figure(width: float, height: float) -> Any:
@@ -39,9 +40,11 @@ def _log_ratio_axis(axis: Any) -> None:
     axis.set_minor_formatter(label)
 
 
-def speedup_chart(cand: CandidateVerdict, threshold: float, target: Path) -> Path:
-    """One row per phase: the median speedup, its CI, 1× and the ±threshold band."""
-    phases = [p for p, v in cand.speed.items() if _finite(v.speedup)]
+def speedup_chart(cand: CandidateVerdict, baseline_timing: dict[str, Summary | None], threshold: float,
+                  target: Path) -> Path:
+    """One row per phase: the judged speedup, its CI, 1× and the ±threshold band (only the speedups a report
+    may show: see harness.export.ratios)."""
+    phases = [p for p, v in cand.speed.items() if ratios.speedup(v, baseline_timing.get(p), cand.timing.get(p))]
     fig = _figure(7, 0.6 * len(phases) + 1.4)
     ax = fig.add_subplot()
     for row, phase in enumerate(phases):
