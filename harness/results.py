@@ -375,7 +375,8 @@ class AgentRow(Record):
     attempts: int
     equivalent: int
     share_equivalent: float
-    fast: dict[str, float | None]  # "1.0" → share of attempts equivalent and faster than 1.0× (None: speed not judged)
+    fast: dict[str, float | None]  # KernelBench's fast_p: "1.0" → share equivalent with a speedup above 1.0× (None: not judged)
+    sig_fast: dict[str, float | None] = {}  # ours, stricter: equivalent and *significantly* faster than p× (CI above p)
     geomean_speedup: float | None = None
     geomean_ci: list[float] | None = None
     best_attempt: str | None = None
