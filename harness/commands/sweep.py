@@ -83,4 +83,4 @@ def run_sweep(opts: CompareOptions, grid: dict[str, list[str]], seeds: list[str]
         log.info("grid point %d/%d: %s seed=%s", i + 1, len(cells), cell.point, cell.seed)
         cell.doc = run_compare(replace(opts, overrides=[]), executor, config).doc
     table = sweep_export.build_table([c for c, _ in cells], base.task)
-    return table, sweep_export.write(table, base.task, list(grid), out_dir)
+    return table, sweep_export.write(table, base.task, list(grid), out_dir, judged=not opts.quick)

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 THUMB_MAX_WIDTH = 480  # wider images are downscaled so the report stays light to commit
 IMAGE_ROLES = ("baseline", "candidate", "heatmap")
+HEATMAP_KEY = "heatmap-key.png"
+HEATMAP_WORDS = ("Heatmap: the baseline faded to grey; magenta where a pixel differs, brighter where the "
+                 "difference is larger (the brightest: this image's largest).")
 MEMORY_PHASE = "peak_rss_mb"
 DASH = "–"
 WITHHELD = f"{DASH}†"  # a judged speedup whose direction the medians beside it contradict
@@ -45,6 +48,7 @@ class Asset:
     name: str
     source: str | None = None  # path relative to the run folder (an image to thumbnail)
     chart_of: str | None = None  # the candidate whose speed chart this is
+    drawn: bool = False  # the heatmap's colour key (drawn from nothing, so any re-render can add it)
 
 
 def asset_dir(report: Path) -> Path:
@@ -94,6 +98,8 @@ def candidate_assets(index: int, cand: CandidateVerdict, judged: bool,
                             ("heatmap", row.heatmap, None)):
         if path:
             assets[role] = Asset(image_asset_name(path, sha), source=path)
+    if row.heatmap:
+        assets["heatmap_key"] = Asset(HEATMAP_KEY, drawn=True)
     return assets
 
 
@@ -115,9 +121,12 @@ def write_assets(doc: CompareDocument, folder: Path, run_root: Path | None) -> s
     file of that name; an unreadable one is logged, never fatal.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    written: set[str] = set()
     for cand in doc.candidates:
         for asset in document_assets(doc)[cand.name].values():
-            _write_asset(doc, cand, asset, folder, run_root)
+            if asset.name not in written:
+                _write_asset(doc, cand, asset, folder, run_root)
+                written.add(asset.name)
     return {p.name for p in folder.iterdir()}
 
 
@@ -127,6 +136,10 @@ def _write_asset(doc: CompareDocument, cand: CandidateVerdict, asset: Asset, fol
         from harness.export.charts import speedup_chart
 
         speedup_chart(cand, doc.baseline_timing, doc.settings.threshold, target)
+    elif asset.drawn:
+        from harness.export.charts import heatmap_key
+
+        heatmap_key(target)
     elif asset.source and run_root is not None and (run_root / asset.source).is_file() and not target.exists():
         _thumbnail(run_root / asset.source, target)
 
@@ -348,7 +361,11 @@ def _thumbnails(rows: list[ArtifactRow], links: dict[str, str], step_key: str) -
     row = shown_row(rows)
     caption = "first differing" if any(not r.identical for r in rows) else "last, all identical"
     cells = [f"![{role} {step_key} {row.key}]({links[role]})" if links.get(role) else DASH for role in IMAGE_ROLES]
-    return "\n".join([f"{step_key.capitalize()} {row.key} ({caption}):", "", _table(list(IMAGE_ROLES), [cells])])
+    lines = [f"{step_key.capitalize()} {row.key} ({caption}):", "", _table(list(IMAGE_ROLES), [cells])]
+    if links.get("heatmap"):
+        key = f" ![heatmap key]({links['heatmap_key']})" if links.get("heatmap_key") else ""
+        lines += ["", HEATMAP_WORDS + key]
+    return "\n".join(lines)
 
 
 def _timing_section(c: CandidateVerdict, doc: CompareDocument, links: dict[str, str]) -> str:

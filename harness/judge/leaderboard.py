@@ -93,8 +93,8 @@ def agent_row(agent: str, attempts: list[CandidateVerdict], phase: str, threshol
                     best_speedup=best[1] if best else None)
 
 
-def _shares(attempts: list[CandidateVerdict], test: Callable[[CandidateVerdict, str, float], bool], phase: str, thresholds: Sequence[float],
-            judged: bool) -> dict[str, float | None]:
+def _shares(attempts: list[CandidateVerdict], test: Callable[[CandidateVerdict, str, float], bool], phase: str,
+            thresholds: Sequence[float], judged: bool) -> dict[str, float | None]:
     """Threshold key → the share of attempts passing `test` at that p (None for all when speed was not judged)."""
     return {threshold_key(p): (sum(test(c, phase, p) for c in attempts) / len(attempts) if judged else None)
             for p in thresholds}
