@@ -13,13 +13,15 @@ from PIL import Image
 from scipy.stats import gmean
 
 from harness.cli import main
-from harness.commands.sweep import parse_grid, run_sweep, split_values
+from harness.commands.sweep import parse_grid, problems, run_sweep, split_values
 from harness.executors import RunSpec
 from harness.executors.fake import FakeExecutor, ScriptedRun
 from harness.export import ratios
 from harness.plan import CompareOptions
 from harness.results import CompareDocument
 from scripted import Behaviour, polytope_run, script
+from test_race_task import OURS_EULER, PKG_EULER, race_opts
+from test_race_task import scripted as race_script
 
 #: The issue's size=80 cell: one seed 1.44× faster, the other 0.59× (arithmetic mean 1.015×, geometric 0.92×).
 SEED_RATIOS = {0: 1.44, 1: 0.59}
@@ -36,7 +38,9 @@ def sweep(fake_repo: Path, tmp_path: Path, *args: str) -> tuple[int, str, pd.Dat
 def test_sweep_writes_one_row_per_grid_point(fake_repo: Path, tmp_path: Path) -> None:
     code, output, table = sweep(fake_repo, tmp_path, "--set", "points=20", "--grid", "size=32,48",
                                 "--grid", "shape=[8]*2,[4, 4]", "--seeds", "0,1")
-    assert code == 1, output  # `pixel` does not match
+    assert code == 1, output  # `pixel` does not match, and the exit says so
+    assert "Error: 4 problems in the sweep (the table above has them all):" in output
+    assert "  - pixel at size=32, shape=[8]*2: NOT equivalent" in output
     assert len(table) == 4 and list(table.columns[:2]) == ["size", "shape"]
     assert set(table["same match"]) == {"yes"} and set(table["pixel match"]) == {"NO"}
     assert {"base period s", "pixel period s"} <= set(table.columns)
@@ -53,6 +57,22 @@ def test_invalid_grid_point_is_marked_and_the_rest_still_run(fake_repo: Path, tm
                                     "input's 1024 pixels")
     assert rows.loc[64, "same match"] == "yes" and rows.loc[64, "pixel match"] == "NO"
     assert code == 1
+    assert output.endswith("Error: 2 problems in the sweep (the table above has them all):\n"
+                           "  - size=32: not run: points=3000 plus 1000 validation pixels is more than the 32x32 "
+                           "input's 1024 pixels\n"
+                           "  - pixel at size=64: NOT equivalent\n")
+
+
+def test_a_sweep_fails_on_its_candidates_not_on_the_baselines_own_ending(tmp_path: Path) -> None:
+    """A race whose baseline contender breaks the invariant: in the table, but it fails nothing (as in compare)."""
+    opts = race_opts(tmp_path, OURS_EULER, baseline=PKG_EULER, quick=True)
+    table, _ = run_sweep(opts, {"n_classes": ["2", "3"]}, [], tmp_path / "out", FakeExecutor(race_script))
+    assert list(table[f"{PKG_EULER} status"]) == ["invariant violated"] * 2
+    assert problems(table, ["n_classes"], PKG_EULER) == []
+    opts = race_opts(tmp_path, PKG_EULER, OURS_EULER, quick=True)
+    table, _ = run_sweep(opts, {"n_classes": ["2", "3"]}, [], tmp_path / "out2", FakeExecutor(race_script))
+    assert problems(table, ["n_classes"], opts.baseline) == [f"{PKG_EULER} at n_classes=2: invariant violated",
+                                                             f"{PKG_EULER} at n_classes=3: invariant violated"]
 
 
 def test_sweep_with_repeats_carries_the_compare_verdict_and_ci(fake_repo: Path, tmp_path: Path) -> None:
