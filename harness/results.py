@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
 from harness import constants as C
 from harness.errors import UsageProblem
@@ -180,16 +180,17 @@ class PhaseVerdict(Record):
     futile: bool = False  # not settled, and the rounds up to --repeat would hardly ever settle it (stats.futile)
     conservative: float | None = None  # the largest speedup still significant: the CI's lower bound
     modes: dict[str, list[Summary]] = {}  # side → its two clusters, when its times are bimodal
-    indicative: float | None = None  # not judged: the single unpaired run's ratio (an indication, never a speedup)
+    # Not judged: the single unpaired run's ratio, an indication and never a speedup. Documents written before
+    # this field kept it in `speedup` under the verdict "not judged"; exporters read both (export.ratios).
+    indicative: float | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _single_run_ratio(cls, data: Any) -> Any:
-        """Documents written before `indicative` kept a not-judged phase's single-run ratio in `speedup`:
-        read it under its own name, so `speedup` only ever holds a ratio of paired, judged rounds."""
-        if (isinstance(data, dict) and data.get("verdict", NOT_JUDGED) == NOT_JUDGED
-                and data.get("speedup") is not None and "indicative" not in data):
-            return {**data, "speedup": None, "indicative": data["speedup"]}
+    @model_serializer(mode="wrap")
+    def _without_absent_indication(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`indicative` is written only when there is one, so a document without any is written back as it
+        was read (an older document byte for byte)."""
+        data = handler(self)
+        if data.get("indicative") is None:
+            data.pop("indicative", None)
         return data
 
 
@@ -264,14 +265,6 @@ class CandidateVerdict(Record):
     final: dict[str, float] = {}  # the last logged step of its first run (steps, counters, final loss…)
     timing_rounds: int = 0  # paired timing rounds this candidate ran
     timing_note: str = ""  # why it ran no (or fewer) timing rounds
-
-    @model_validator(mode="after")
-    def _judged_speedups_only(self) -> CandidateVerdict:
-        """The compact `speedup` map holds judged ratios only (older documents put single-run ones there too)."""
-        for phase, value in self.speedup.items():
-            if value is not None and phase in self.speed and self.speed[phase].speedup is None:
-                self.speedup[phase] = None
-        return self
 
 
 class NoiseFloor(Record):

@@ -15,7 +15,7 @@ import pytest
 
 from harness.commands.compare import CompareRun, run_compare, summary_lines
 from harness.executors.fake import FakeExecutor
-from harness.export import markdown, write_outputs
+from harness.export import markdown, ratios, write_outputs
 from harness.plan import CompareOptions
 from harness.results import CompareDocument
 from scripted import Behaviour, script
@@ -176,7 +176,11 @@ def test_the_seed_reports_contradictions_are_withheld_and_said(tmp_path: Path) -
     assert not (markdown.asset_dir(tmp_path / "r.md") / "03-gemini-first-speedup.png").exists()
 
 
-def test_older_documents_read_a_single_run_ratio_as_indicative() -> None:
-    first = next(c for c in CompareDocument.load(SEED_JSON).candidates if c.name == "gemini-first")
-    assert first.speed["period"].speedup is None and first.speedup["period"] is None
-    assert first.speed["period"].indicative == pytest.approx(1.7480823614854781)
+def test_an_older_documents_single_run_ratio_is_read_as_such_and_written_back_unchanged() -> None:
+    """Before `indicative`, a not-judged phase's single-run ratio sat in `speedup`: no exporter takes it for a
+    speedup, and the document is still written back byte for byte."""
+    doc = CompareDocument.load(SEED_JSON)
+    period = next(c for c in doc.candidates if c.name == "gemini-first").speed["period"]
+    assert (period.verdict, period.speedup) == ("not judged", pytest.approx(1.7480823614854781))
+    assert ratios.judged(period) is None and ratios.single_run(period) == pytest.approx(1.7480823614854781)
+    assert doc.to_json() == SEED_JSON.read_text()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.results import CandidateVerdict, PhaseVerdict, Summary
+from harness.results import NOT_JUDGED, CandidateVerdict, PhaseVerdict, Summary
 
 INDICATIVE = "indicative: 1 run, not judged"
 DISAGREE = "the paired ratio and the medians point different ways"
@@ -32,8 +32,16 @@ def finite(value: Any) -> bool:
 
 
 def judged(v: PhaseVerdict | None) -> float | None:
-    """The speedup of paired, judged rounds, or None."""
-    return v.speedup if v is not None and finite(v.speedup) else None
+    """The speedup of paired, judged rounds, or None (a document written before `indicative` existed keeps a
+    single run's ratio in `speedup` under the verdict "not judged": that is no speedup either)."""
+    return v.speedup if v is not None and v.verdict != NOT_JUDGED and finite(v.speedup) else None
+
+
+def single_run(v: PhaseVerdict | None) -> float | None:
+    """A not-judged phase's single-run ratio, wherever the document keeps it."""
+    if v is None or v.verdict != NOT_JUDGED:
+        return None
+    return v.indicative if finite(v.indicative) else v.speedup if finite(v.speedup) else None
 
 
 def medians_ratio(base: Summary | None, cand: Summary | None) -> float | None:
@@ -64,6 +72,7 @@ def contradicted(v: PhaseVerdict | None, base: Summary | None, cand: Summary | N
 def indicative(v: PhaseVerdict | None, c: CandidateVerdict, quick: bool, base: Summary | None,
                cand: Summary | None) -> float | None:
     """A --quick compare's single-run ratio of an equivalent candidate (shown labelled, never plotted), or None."""
-    if not quick or not c.equivalent or v is None or not finite(v.indicative):
+    value = single_run(v)
+    if not quick or not c.equivalent or value is None:
         return None
-    return v.indicative if agrees(v.indicative, base, cand) else None
+    return value if agrees(value, base, cand) else None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from harness.results import AgentRow, CandidateVerdict, CompareDocument, Leaderboard
+from harness.results import NOT_JUDGED, AgentRow, CandidateVerdict, CompareDocument, Leaderboard
 
 THRESHOLDS = (1.0, 1.5, 2.0)
 CONFIDENCE = 0.95
@@ -73,9 +73,9 @@ def geomean_ci(speedups: Sequence[float]) -> tuple[float | None, list[float] | N
 
 
 def _speedup(c: CandidateVerdict, phase: str) -> float | None:
-    """The judged speedup (`speedup` never holds a single run's ratio: that is `indicative`)."""
+    """The judged speedup (never a single run's ratio: an older document keeps one under "not judged")."""
     v = c.speed.get(phase)
-    return v.speedup if v is not None else None
+    return v.speedup if v is not None and v.verdict != NOT_JUDGED else None
 
 
 def agent_row(agent: str, attempts: list[CandidateVerdict], phase: str, thresholds: Sequence[float],
