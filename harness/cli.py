@@ -198,7 +198,8 @@ def sweep(baseline: str, candidates: tuple[str, ...], grid_specs: tuple[str, ...
 
     Example: evalharness sweep baseline fused --grid size=128,256 --seeds 0,1
     """
-    from harness.commands.sweep import parse_grid, parse_seeds, run_sweep
+    from harness.commands.sweep import parse_grid, parse_seeds, problems, run_sweep
+    from harness.export.sweep import markdown_table
 
     grid = call(parse_grid, list(grid_specs))
     seed_list = call(parse_seeds, seeds)
@@ -207,10 +208,12 @@ def sweep(baseline: str, candidates: tuple[str, ...], grid_specs: tuple[str, ...
     out = out_dir or Path(C.REPORTS_DIR) / ("sweep-" + "-".join([baseline, *candidates]).replace("/", "_"))
     with interruptible():
         table, paths = call(run_sweep, opts, grid, seed_list, out)
-    click.echo(table.to_markdown(index=False, floatfmt=".3f"))
+    click.echo(markdown_table(table))
     click.echo("written: " + ", ".join(str(p) for p in paths.values()))
-    judged = [c for c in table.columns if c.endswith((" match", " status"))]
-    sys.exit(0 if all((table[c].isin(["yes"])).all() for c in judged) else 1)
+    found = problems(table, list(grid), baseline)
+    if found:
+        raise click.ClickException(f"{len(found)} problem{'s' if len(found) > 1 else ''} in the sweep (the table "
+                                   "above has them all):\n" + "\n".join(f"  - {line}" for line in found))
 
 
 @main.command()

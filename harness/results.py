@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, SerializerFunctionWrapHandler, ValidationError,
+                      model_serializer)
 
 from harness import constants as C
 from harness.errors import UsageProblem
@@ -206,6 +207,10 @@ class Summary(Record):
     spread: float
 
 
+#: The verdict of a phase no timing rounds judged (--quick, or a candidate the equivalence round settled).
+NOT_JUDGED = "not judged"
+
+
 class PhaseVerdict(Record):
     """The speed judgement of one phase (or "not judged" with the reason)."""
 
@@ -214,7 +219,7 @@ class PhaseVerdict(Record):
     ci: list[float | None] | None = None  # BCa bootstrap, at the per-look confidence level
     p_value: float | None = None
     significant: bool = False
-    verdict: str = "not judged"
+    verdict: str = NOT_JUDGED
     reason: str = ""
     unstable: bool = False
     settled: bool = False  # the sequential rule needs no more rounds for this phase
@@ -222,6 +227,18 @@ class PhaseVerdict(Record):
     futile: bool = False  # not settled, and the rounds up to --repeat would hardly ever settle it (stats.futile)
     conservative: float | None = None  # the largest speedup still significant: the CI's lower bound
     modes: dict[str, list[Summary]] = {}  # side → its two clusters, when its times are bimodal
+    # Not judged: the single unpaired run's ratio, an indication and never a speedup. Documents written before
+    # this field kept it in `speedup` under the verdict "not judged"; exporters read both (export.ratios).
+    indicative: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_indication(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`indicative` is written only when there is one, so a document without any is written back as it
+        was read (an older document byte for byte)."""
+        data = handler(self)
+        if data.get("indicative") is None:
+            data.pop("indicative", None)
+        return data
 
 
 class LossRow(Record):
@@ -421,7 +438,8 @@ class AgentRow(Record):
     attempts: int
     equivalent: int
     share_equivalent: float
-    fast: dict[str, float | None]  # "1.0" → share of attempts equivalent and faster than 1.0× (None: speed not judged)
+    fast: dict[str, float | None]  # KernelBench's fast_p: "1.0" → share equivalent with a speedup above 1.0× (None: not judged)
+    sig_fast: dict[str, float | None] = {}  # ours, stricter: equivalent and *significantly* faster than p× (CI above p)
     geomean_speedup: float | None = None
     geomean_ci: list[float] | None = None
     best_attempt: str | None = None

@@ -36,22 +36,24 @@ def test_the_built_in_example_on_the_seed_compare() -> None:
     assert [r.agent for r in build(seed_with_agents()).rows] == ["claude", "gemini", "fused"]
     gemini, claude, fused = rows["gemini"], rows["claude"], rows["fused"]
     assert (gemini.attempts, gemini.equivalent, gemini.share_equivalent) == (2, 1, 0.5)
-    assert gemini.fast == {"1.0": 0.0, "1.5": 0.0, "2.0": 0.0}  # inconclusive, CI [0.93, 1.01]
+    assert gemini.fast == gemini.sig_fast == {"1.0": 0.0, "1.5": 0.0, "2.0": 0.0}  # 0.96×, CI [0.93, 1.01]
     assert gemini.geomean_speedup == pytest.approx(0.955062629094592) and gemini.geomean_ci is None
     assert (gemini.best_attempt, claude.best_attempt) == ("gemini", "claude")
-    assert claude.fast == {"1.0": 0.0, "1.5": 0.0, "2.0": 0.0} and claude.share_equivalent == 1.0
-    assert fused.reference and fused.fast == {"1.0": 1.0, "1.5": 0.0, "2.0": 0.0}  # CI [1.21, 1.39]
+    assert claude.sig_fast == {"1.0": 0.0, "1.5": 0.0, "2.0": 0.0} and claude.share_equivalent == 1.0
+    assert fused.reference and fused.sig_fast == fused.fast == {"1.0": 1.0, "1.5": 0.0, "2.0": 0.0}  # 1.32× [1.21, 1.39]
 
 
-def test_fast_p_edges_and_what_counts_as_an_attempt() -> None:
+def test_fast_p_is_kernelbenchs_and_sig_fast_p_ours_with_edges_and_what_counts_as_an_attempt() -> None:
+    """fast_p: equivalent and speedup > p (KernelBench); sig_fast_p: equivalent, verdict faster, CI above p."""
     attempts = [attempt("x1", "x", True, "faster", [1.5, 1.9], 1.7),  # CI's lower end exactly 1.5: not above it
                 attempt("x2", "x", True, "faster", [2.0000001, 3.0], 2.5),
                 attempt("x3", "x", False, "faster", [3.0, 4.0], 3.5),  # fast but not equivalent
-                attempt("x4", "x", True, "no significant difference", [1.01, 1.2], 1.1),
+                attempt("x4", "x", True, "no significant difference", [1.01, 1.2], 1.1),  # KernelBench counts it
                 intake.rejected_verdict(intake.Attempt(name="x5", agent="x", attempt=5), "patch does not apply: x")]
     row = build(SEED.model_copy(update={"candidates": attempts})).rows[0]
     assert (row.attempts, row.equivalent) == (5, 3)
-    assert row.fast == {"1.0": 2 / 5, "1.5": 1 / 5, "2.0": 1 / 5}
+    assert row.fast == {"1.0": 3 / 5, "1.5": 2 / 5, "2.0": 1 / 5}
+    assert row.sig_fast == {"1.0": 2 / 5, "1.5": 1 / 5, "2.0": 1 / 5}
     assert row.geomean_speedup == pytest.approx((1.7 * 2.5 * 1.1) ** (1 / 3))
     assert (row.best_attempt, row.best_speedup) == ("x2", 2.5)
 
@@ -71,7 +73,8 @@ def test_ranking_puts_references_last_and_quick_mode_judges_no_speed() -> None:
     doc = SEED.model_copy(update={"candidates": attempts})
     assert [r.agent for r in build(doc).rows] == ["fast", "slow", "ref"]
     quick = build(doc.model_copy(update={"settings": doc.settings.model_copy(update={"quick": True})}))
-    assert all(r.fast == {"1.0": None, "1.5": None, "2.0": None} and r.geomean_speedup is None for r in quick.rows)
+    assert all(r.fast == r.sig_fast == {"1.0": None, "1.5": None, "2.0": None} and r.geomean_speedup is None
+               for r in quick.rows)
 
 
 def test_leaderboard_command_writes_markdown_csv_and_plot(tmp_path: Path) -> None:
@@ -79,13 +82,16 @@ def test_leaderboard_command_writes_markdown_csv_and_plot(tmp_path: Path) -> Non
     seed_with_agents().save(stored)
     result = CliRunner().invoke(main, ["leaderboard", str(stored)])
     assert result.exit_code == 0, result.output
-    assert "| **gemini** | 2 | 1 (50%) | 0% | 0% | 0% | 0.96× | gemini (0.96×) |" in result.output
-    assert "| fused (reference) | 1 | 1 (100%) | 100% | 0% | 0% | 1.32× | fused (1.32×) |" in result.output
+    assert ("| agent | attempts | equivalent | fast_1.0 | fast_1.5 | fast_2.0 | sig_fast_1.0 | sig_fast_1.5 | "
+            "sig_fast_2.0 | geomean speedup [95% CI] | best attempt |") in result.output
+    assert "| **gemini** | 2 | 1 (50%) | 0% | 0% | 0% | 0% | 0% | 0% | 0.96× | gemini (0.96×) |" in result.output
+    assert "| fused (reference) | 1 | 1 (100%) | 100% | 0% | 0% | 100% | 0% | 0% | 1.32× | fused (1.32×) |" in result.output
     md, table, plot = (tmp_path / f"seed-leaderboard.{ext}" for ext in ("md", "csv", "png"))
     assert "![leaderboard](seed-leaderboard.png)" in md.read_text() and plot.read_bytes()[:4] == b"\x89PNG"
     rows = {r["agent"]: r for r in csv.DictReader(table.open())}
     assert math.isclose(float(rows["claude"]["geomean_speedup"]), 0.8047845588098557)
     assert rows["fused"]["reference"] == "True" and rows["gemini"]["fast_1.5"] == "0.0"
+    assert (rows["fused"]["fast_1.0"], rows["fused"]["sig_fast_1.0"]) == ("1.0", "1.0")
 
 
 def test_a_compare_without_agents_has_no_leaderboard(tmp_path: Path) -> None:

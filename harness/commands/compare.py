@@ -17,7 +17,8 @@ from harness.export import caveats
 from harness.judge.analyse import analyse
 from harness.judge.leaderboard import has_agents
 from harness.plan import CompareOptions, plan_compare
-from harness.results import CompareDocument
+from harness.export import ratios
+from harness.results import CandidateVerdict, CompareDocument
 from harness.schedule import execute_plan
 from harness.tasks import TaskConfig
 
@@ -85,6 +86,18 @@ def leaderboard_targets(doc: CompareDocument, report: Path) -> dict[str, Path]:
 SUMMARY_HEADERS = ("candidate", "verdict", "speed", "diagnosis")
 
 
+def speed_cell(doc: CompareDocument, c: CandidateVerdict) -> str:
+    """The primary phase's judged speedup; a --quick run's ratio labelled as an indication; else a dash
+    (the same rule as the report's: harness.export.ratios)."""
+    primary = doc.task.primary_phase
+    v, base, cand = c.speed.get(primary), doc.baseline_timing.get(primary), c.timing.get(primary)
+    if (hint := ratios.indicative(v, c, doc.settings.quick, base, cand)) is not None:
+        return f"{primary} {hint:.2f}× ({ratios.INDICATIVE})"
+    if (value := ratios.speedup(v, base, cand)) is not None:
+        return f"{primary} {value:.2f}×"
+    return f"{primary} – ({ratios.DISAGREE})" if ratios.contradicted(v, base, cand) else f"{primary} –"
+
+
 def summary_lines(doc: CompareDocument) -> list[str]:
     """The terminal verdict table: a header, one row per candidate (the noise floor last), then the warnings.
 
@@ -94,9 +107,7 @@ def summary_lines(doc: CompareDocument) -> list[str]:
     primary = doc.task.primary_phase
     rows = []
     for c in doc.candidates:
-        value = c.speedup.get(primary)
-        speed = f"{primary} {value:.2f}×" if value else f"{primary} –"
-        rows.append([c.name, c.verdict, speed, c.diagnosis])
+        rows.append([c.name, c.verdict, speed_cell(doc, c), c.diagnosis])
     if doc.noise_floor is not None:
         rows.append(["(noise floor)", "baseline vs baseline", f"{primary} ±{doc.noise_floor.floor:.1%}", ""])
     return table_lines(SUMMARY_HEADERS, rows) + [f"warning: {w}" for w in caveats.listed(doc)]

@@ -13,6 +13,8 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
+
 from harness.commands.compare import run_compare
 from harness.errors import UsageProblem
 from harness.executors import Executor
@@ -83,4 +85,23 @@ def run_sweep(opts: CompareOptions, grid: dict[str, list[str]], seeds: list[str]
         log.info("grid point %d/%d: %s seed=%s", i + 1, len(cells), cell.point, cell.seed)
         cell.doc = run_compare(replace(opts, overrides=[]), executor, config).doc
     table = sweep_export.build_table([c for c, _ in cells], base.task)
-    return table, sweep_export.write(table, base.task, list(grid), out_dir)
+    return table, sweep_export.write(table, base.task, list(grid), out_dir, judged=not opts.quick)
+
+
+def problems(table: pd.DataFrame, grid_keys: list[str], baseline: str) -> list[str]:
+    """Why the sweep fails (exit 1), one line each: the grid points not run, then every candidate that did not
+    match or did not finish at a point. The baseline's own ending (a race's baseline contender can be
+    unfinished) is in the table but fails nothing, as in `compare`."""
+    found = []
+    for _, row in table.iterrows():
+        if str(row.get("note", "")).startswith("not run"):
+            found.append(f"{_point(row, grid_keys)}: {row['note']}")
+    for col in [c for c in table.columns if c.endswith((" match", " status")) and not c.startswith(f"{baseline} ")]:
+        name = col.rsplit(" ", 1)[0]
+        for _, row in table[table[col].notna() & (table[col] != "yes")].iterrows():
+            found.append(f"{name} at {_point(row, grid_keys)}: {'NOT equivalent' if row[col] == 'NO' else row[col]}")
+    return found
+
+
+def _point(row: pd.Series, grid_keys: list[str]) -> str:
+    return ", ".join(f"{k}={row[k]}" for k in grid_keys)

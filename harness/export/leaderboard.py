@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 
 ASSET_NAME = "leaderboard.png"
 DASH = "–"
-DEFINITIONS = ("fast_p: share of attempts that are equivalent and significantly faster than p× in the "
-               "{phase} (verdict faster and the speedup's CI above p). Geomean: geometric mean of the "
-               "equivalent attempts' speedups, 95% CI from Student's t on their logs.")
+DEFINITIONS = ("fast_p (KernelBench's): share of attempts that are equivalent with a {phase} speedup above p× "
+               "(the point estimate). sig_fast_p (stricter): share of attempts that are equivalent and "
+               "significantly faster than p× (verdict faster and the speedup's CI above p). Geomean: geometric "
+               "mean of the equivalent attempts' speedups, 95% CI from Student's t on their logs.")
+SHARE_COLUMNS = (("fast", "fast_{}"), ("sig_fast", "sig_fast_{}"))  # AgentRow field, column name
 
 
 # --------------------------------------------------------------------------- #
@@ -51,14 +53,22 @@ def _best(row: AgentRow) -> str:
 
 def table(lb: Leaderboard) -> str:
     """The board as a markdown table, agents ranked, references last and marked."""
-    keys = [board.threshold_key(p) for p in lb.thresholds]
-    headers = ["agent", "attempts", "equivalent", *(f"fast_{k}" for k in keys), "geomean speedup [95% CI]",
-               "best attempt"]
+    headers = ["agent", "attempts", "equivalent", *share_columns(lb), "geomean speedup [95% CI]", "best attempt"]
     rows = [[f"{r.agent} (reference)" if r.reference else f"**{r.agent}**", str(r.attempts),
-             f"{r.equivalent} ({_share(r.share_equivalent)})", *(_share(r.fast[k]) for k in keys), _geomean(r),
+             f"{r.equivalent} ({_share(r.share_equivalent)})", *(_share(v) for v in share_values(r, lb)), _geomean(r),
              _best(r)] for r in lb.rows]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def share_columns(lb: Leaderboard) -> list[str]:
+    """fast_1.0 … then sig_fast_1.0 …: KernelBench's measure, then ours."""
+    return [name.format(board.threshold_key(p)) for _, name in SHARE_COLUMNS for p in lb.thresholds]
+
+
+def share_values(row: AgentRow, lb: Leaderboard) -> list[float | None]:
+    """The row's shares in share_columns' order."""
+    return [getattr(row, attr).get(board.threshold_key(p)) for attr, _ in SHARE_COLUMNS for p in lb.thresholds]
 
 
 def section(doc: CompareDocument, links: dict[str, str]) -> str:
@@ -88,15 +98,14 @@ def write_md(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
 def write_csv(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     """One line per agent, every number unrounded."""
     lb = board.build(doc)
-    keys = [board.threshold_key(p) for p in lb.thresholds]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(["agent", "reference", "attempts", "equivalent", "share_equivalent", *(f"fast_{k}" for k in keys),
+        out.writerow(["agent", "reference", "attempts", "equivalent", "share_equivalent", *share_columns(lb),
                       "geomean_speedup", "geomean_ci_low", "geomean_ci_high", "best_attempt", "best_speedup"])
         for r in lb.rows:
             ci = r.geomean_ci or [None, None]
             out.writerow([r.agent, r.reference, r.attempts, r.equivalent, r.share_equivalent,
-                          *(r.fast[k] for k in keys), r.geomean_speedup, *ci, r.best_attempt, r.best_speedup])
+                          *share_values(r, lb), r.geomean_speedup, *ci, r.best_attempt, r.best_speedup])
     return path
 
 

@@ -21,16 +21,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from harness.export import caveats, histogram, leaderboard, safe
+from harness.export import caveats, histogram, leaderboard, ratios, safe
 from harness.judge.flags import flag_text
-from harness.results import ArtifactRow, CandidateVerdict, CompareDocument, MetricComparison, NoiseFloor, PhaseVerdict
+from harness.results import (ArtifactRow, CandidateVerdict, CompareDocument, MetricComparison, NoiseFloor, PhaseVerdict,
+                             Summary)
 
 log = logging.getLogger(__name__)
 
 THUMB_MAX_WIDTH = 480  # wider images are downscaled so the report stays light to commit
 IMAGE_ROLES = ("baseline", "candidate", "heatmap")
+HEATMAP_KEY = "heatmap-key.png"
+HEATMAP_WORDS = ("Heatmap: the baseline faded to grey; magenta where a pixel differs, brighter where the "
+                 "difference is larger (the brightest: this image's largest).")
 MEMORY_PHASE = "peak_rss_mb"
 DASH = "–"
+WITHHELD = f"{DASH}†"  # a judged speedup whose direction the medians beside it contradict
+WITHHELD_NOTE = (f"† {ratios.DISAGREE} (the difference is within the noise, or the baseline's medians cover more "
+                 "rounds than this candidate ran): no speedup is shown.")
 LEADERBOARD_LINKS = ""  # the links key of the leaderboard's plot (no candidate has an empty name)
 HISTOGRAM_LINKS = "\0histograms"  # the links key of the timing histograms (no name from argv holds a NUL)
 
@@ -42,6 +49,7 @@ class Asset:
     name: str
     source: str | None = None  # path relative to the run folder (an image to thumbnail)
     chart_of: str | None = None  # the candidate whose speed chart this is
+    drawn: bool = False  # the heatmap's colour key (drawn from nothing, so any re-render can add it)
 
 
 def asset_dir(report: Path) -> Path:
@@ -71,14 +79,17 @@ def image_asset_name(path: str, sha: str | None) -> str:
     return f"src-{hashlib.sha256(path.encode()).hexdigest()[:16]}.png"
 
 
-def candidate_assets(index: int, cand: CandidateVerdict, judged: bool) -> dict[str, Asset]:
-    """Role → asset for one candidate: its speed chart and the thumbnails of its telling step.
+def candidate_assets(index: int, cand: CandidateVerdict, judged: bool,
+                     baseline_timing: dict[str, Summary | None] | None = None) -> dict[str, Asset]:
+    """Role → asset for one candidate: its speed chart (when it has a speedup to show) and the thumbnails of its
+    telling step.
 
     An identical candidate image is shown as the baseline's file: the pixels
     are the same, so the report stores it once.
     """
     assets: dict[str, Asset] = {}
-    if judged and any(v.speedup for v in cand.speed.values()):
+    base = baseline_timing or {}
+    if judged and any(ratios.speedup(v, base.get(p), cand.timing.get(p)) for p, v in cand.speed.items()):
         assets["chart"] = Asset(f"{index:02d}-{_slug(cand.name)}-speedup.png", chart_of=cand.name)
     row = shown_row(cand.images)
     if row is None:
@@ -88,13 +99,15 @@ def candidate_assets(index: int, cand: CandidateVerdict, judged: bool) -> dict[s
                             ("heatmap", row.heatmap, None)):
         if path:
             assets[role] = Asset(image_asset_name(path, sha), source=path)
+    if row.heatmap:
+        assets["heatmap_key"] = Asset(HEATMAP_KEY, drawn=True)
     return assets
 
 
 def document_assets(doc: CompareDocument) -> dict[str, dict[str, Asset]]:
     """Candidate name → role → asset, for the whole document."""
     judged = not doc.settings.quick
-    return {c.name: candidate_assets(i, c, judged) for i, c in enumerate(doc.candidates, start=1)}
+    return {c.name: candidate_assets(i, c, judged, doc.baseline_timing) for i, c in enumerate(doc.candidates, start=1)}
 
 
 # --------------------------------------------------------------------------- #
@@ -109,9 +122,12 @@ def write_assets(doc: CompareDocument, folder: Path, run_root: Path | None) -> s
     file of that name; an unreadable one is logged, never fatal.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    written: set[str] = set()
     for cand in doc.candidates:
         for asset in document_assets(doc)[cand.name].values():
-            _write_asset(doc, cand, asset, folder, run_root)
+            if asset.name not in written:
+                _write_asset(doc, cand, asset, folder, run_root)
+                written.add(asset.name)
     return {p.name for p in folder.iterdir()}
 
 
@@ -120,7 +136,11 @@ def _write_asset(doc: CompareDocument, cand: CandidateVerdict, asset: Asset, fol
     if asset.chart_of is not None:
         from harness.export.charts import speedup_chart
 
-        speedup_chart(cand, doc.settings.threshold, target)
+        speedup_chart(cand, doc.baseline_timing, doc.settings.threshold, target)
+    elif asset.drawn:
+        from harness.export.charts import heatmap_key
+
+        heatmap_key(target)
     elif asset.source and run_root is not None and (run_root / asset.source).is_file() and not target.exists():
         _thumbnail(run_root / asset.source, target)
 
@@ -206,10 +226,12 @@ def _summary(doc: CompareDocument) -> str:
     phases = _time_phases(doc)
     headers = ["candidate", "SHA", "verdict", "images identical", "losses match",
                *(f"{p} speedup" for p in phases), "peak RSS MB"]
-    rows = [_summary_row(c, phases) for c in doc.candidates]
+    rows = [_summary_row(c, phases, doc) for c in doc.candidates]
     if doc.noise_floor is not None:
         rows.append(_noise_row(doc.noise_floor, doc.baseline_sha, phases, doc))
     lines = ["## Summary", "", _table(headers, rows)]
+    if any(WITHHELD in cell for row in rows for cell in row):
+        lines += ["", WITHHELD_NOTE]
     if doc.noise_floor is not None:
         lines += ["", f"Noise floor: ±{doc.noise_floor.floor:.1%} — speedups within this band of 1.00× "
                       "are indistinguishable from run-to-run noise, so none is called faster or slower; "
@@ -217,10 +239,19 @@ def _summary(doc: CompareDocument) -> str:
     return "\n".join(lines)
 
 
-def _summary_row(c: CandidateVerdict, phases: list[str]) -> list[str]:
+def _summary_row(c: CandidateVerdict, phases: list[str], doc: CompareDocument) -> list[str]:
     verdict = _inline(c.verdict) if c.status == "ok" or c.status in c.verdict else f"{_inline(c.verdict)} ({c.status})"
     return [f"**{c.name}**", _sha(c.sha), verdict, _yes_no(c.images_identical), _yes_no(c.losses_match),
-            *(_speedup_cell(c.speed.get(p)) for p in phases), _num(c.peak_rss_mb, ".0f")]
+            *(_candidate_cell(c, p, doc) for p in phases), _num(c.peak_rss_mb, ".0f")]
+
+
+def _candidate_cell(c: CandidateVerdict, phase: str, doc: CompareDocument) -> str:
+    """The judged speedup with its CI; a --quick run's ratio labelled as an indication; else a dash."""
+    v, base, cand = c.speed.get(phase), doc.baseline_timing.get(phase), c.timing.get(phase)
+    hint = ratios.indicative(v, c, doc.settings.quick, base, cand)
+    if hint is not None:
+        return f"{hint:.2f}× ({ratios.INDICATIVE})"
+    return _speedup_cell(v, base, cand)
 
 
 def _noise_row(n: NoiseFloor, sha: str, phases: list[str], doc: CompareDocument) -> list[str]:
@@ -228,16 +259,19 @@ def _noise_row(n: NoiseFloor, sha: str, phases: list[str], doc: CompareDocument)
     rss = doc.baseline_timing.get(MEMORY_PHASE)
     same = "yes" if doc.tolerance.exact else "no"
     return [f"_{n.name}_", _sha(sha), f"noise floor ±{n.floor:.1%}", same, same,
-            *(_speedup_cell(n.speed.get(p)) for p in phases), _num(rss.median if rss else None, ".0f")]
+            *(_speedup_cell(n.speed.get(p), doc.baseline_timing.get(p), n.timing.get(p)) for p in phases),
+            _num(rss.median if rss else None, ".0f")]
 
 
-def _speedup_cell(v: PhaseVerdict | None) -> str:
-    if v is None or not _is_number(v.speedup):
+def _speedup_cell(v: PhaseVerdict | None, base: Summary | None, cand: Summary | None) -> str:
+    """A judged speedup and its CI where the medians agree with its direction; "–†" where they do not; else "–"."""
+    if ratios.contradicted(v, base, cand):
+        return WITHHELD
+    value = ratios.speedup(v, base, cand)
+    if value is None:
         return DASH
-    if v.verdict == "not judged":
-        return f"{v.speedup:.2f}× (1 run)"
     ci = _ci(v.ci)
-    return f"{v.speedup:.2f}×" if ci == DASH else f"{v.speedup:.2f}× {ci}"
+    return f"{value:.2f}×" if ci == DASH else f"{value:.2f}× {ci}"
 
 
 def _candidate_section(c: CandidateVerdict, doc: CompareDocument, links: dict[str, str]) -> str:
@@ -267,7 +301,8 @@ def _flags_block(c: CandidateVerdict) -> str:
 
 
 def _speed_lines(c: CandidateVerdict, doc: CompareDocument) -> str:
-    lines = [_speed_line(p, v) for p in [*_time_phases(doc), MEMORY_PHASE] if (v := c.speed.get(p)) is not None]
+    lines = [_speed_line(p, v, ratios.contradicted(v, doc.baseline_timing.get(p), c.timing.get(p)))
+             for p in [*_time_phases(doc), MEMORY_PHASE] if (v := c.speed.get(p)) is not None]
     if not lines:
         return ""
     head = ["### Speed", ""]
@@ -279,9 +314,11 @@ def _speed_lines(c: CandidateVerdict, doc: CompareDocument) -> str:
     return "\n".join(head + lines)
 
 
-def _speed_line(phase: str, v: PhaseVerdict) -> str:
+def _speed_line(phase: str, v: PhaseVerdict, withheld: bool = False) -> str:
     line = f"- **{phase}**: {_inline(v.verdict)}" + (f" ({_inline(v.reason)})" if v.reason else "")
-    if _is_number(v.conservative):
+    if withheld:
+        line += f"; no speedup shown: {ratios.DISAGREE}"
+    elif _is_number(v.conservative):
         line += f"; at least {v.conservative:.2f}× with significance"
     for side, found in v.modes.items():
         line += f"; {side} bimodal: " + " or ".join(f"{m.median:.3g} (n={m.n})" for m in found)
@@ -327,23 +364,37 @@ def _thumbnails(rows: list[ArtifactRow], links: dict[str, str], step_key: str) -
     row = shown_row(rows)
     caption = "first differing" if any(not r.identical for r in rows) else "last, all identical"
     cells = [f"![{role} {step_key} {row.key}]({links[role]})" if links.get(role) else DASH for role in IMAGE_ROLES]
-    return "\n".join([f"{step_key.capitalize()} {row.key} ({caption}):", "", _table(list(IMAGE_ROLES), [cells])])
+    lines = [f"{step_key.capitalize()} {row.key} ({caption}):", "", _table(list(IMAGE_ROLES), [cells])]
+    if links.get("heatmap"):
+        key = f" ![heatmap key]({links['heatmap_key']})" if links.get("heatmap_key") else ""
+        lines += ["", HEATMAP_WORDS + key]
+    return "\n".join(lines)
 
 
 def _timing_section(c: CandidateVerdict, doc: CompareDocument, links: dict[str, str]) -> str:
     headers = ["phase", "baseline median", "candidate median", "speedup", "CI", "p", "verdict", "unstable"]
-    rows = []
-    for phase in [*_time_phases(doc), MEMORY_PHASE]:
-        base, cand, v = doc.baseline_timing.get(phase), c.timing.get(phase), c.speed.get(phase)
-        if base or cand or v:
-            rows.append([phase, _measure(phase, base.median if base else None), _measure(phase, cand.median if cand else None),
-                         _num(v.speedup if v else None, ".2f") + ("×" if v and _is_number(v.speedup) else ""),
-                         _ci(v.ci if v else None), _num(v.p_value if v else None, ".3g"),
-                         _inline(v.verdict) if v else DASH, "yes" if v and v.unstable else ""])
+    rows = [_timing_row(c, doc, phase) for phase in [*_time_phases(doc), MEMORY_PHASE]
+            if doc.baseline_timing.get(phase) or c.timing.get(phase) or c.speed.get(phase)]
     parts = ["### Timing", _table(headers, rows) if rows else "No timing data."]
+    if any(row[3] == WITHHELD for row in rows):
+        parts.append(WITHHELD_NOTE)
+    if c.timing_rounds == 0 and not doc.settings.quick and any(c.timing.values()):
+        parts.append("The candidate's medians are its one equivalence-round run: it ran no timing rounds.")
     if links.get("chart"):
         parts.append(f"![speedup of {c.name} per phase]({links['chart']})")
     return "\n\n".join(parts)
+
+
+def _timing_row(c: CandidateVerdict, doc: CompareDocument, phase: str) -> list[str]:
+    """Medians, then the speedup and CI only where they may be shown (see harness.export.ratios)."""
+    base, cand, v = doc.baseline_timing.get(phase), c.timing.get(phase), c.speed.get(phase)
+    hint = ratios.indicative(v, c, doc.settings.quick, base, cand)
+    value = ratios.speedup(v, base, cand)
+    ratio = (f"{hint:.2f}× ({ratios.INDICATIVE})" if hint is not None else WITHHELD if ratios.contradicted(v, base, cand)
+             else _num(value, ".2f") + ("×" if value is not None else ""))
+    return [phase, _measure(phase, base.median if base else None), _measure(phase, cand.median if cand else None),
+            ratio, _ci(v.ci) if value is not None else DASH, _num(v.p_value if v else None, ".3g"),
+            _inline(v.verdict) if v else DASH, "yes" if v and v.unstable else ""]
 
 
 def _code_section(title: str, text: str) -> str:

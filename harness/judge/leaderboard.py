@@ -5,11 +5,16 @@ gives the same board every time. Definitions, per agent, over its attempts
 (a patch that does not apply is an attempt too):
 
 - share equivalent: equivalent attempts / attempts.
-- fast_p (p = 1.0, 1.5, 2.0): the share of attempts that are equivalent *and*
-  significantly faster than p× in the task's primary phase: the phase verdict
-  is "faster" (p < 0.05, beyond the threshold and the noise floor, CI excludes
-  1) and the lower end of the speedup's CI is above p (strictly). For p = 1
-  that is exactly the "faster" verdict. None when speed was not judged.
+- fast_p (p = 1.0, 1.5, 2.0), KernelBench's metric under its own name: the
+  share of attempts that are equivalent and whose speedup (the point estimate:
+  the geometric mean of the paired ratios of the primary phase) is above p.
+  A 1.01× within the noise counts for fast_1.0, as it does in KernelBench.
+- sig_fast_p, ours and stricter: the share of attempts that are equivalent
+  *and* significantly faster than p×: the phase verdict is "faster" (p < 0.05,
+  beyond the threshold and the noise floor, CI excludes 1) and the lower end of
+  the speedup's CI is above p (strictly). For p = 1 that is exactly the
+  "faster" verdict.
+  Both are None when speed was not judged (--quick).
 - geometric-mean speedup of the equivalent attempts (their primary-phase
   median paired ratios), with a 95 % CI from Student's t on the log speedups
   (none for a single attempt): the per-attempt speedups are the sample, so the
@@ -21,9 +26,9 @@ gives the same board every time. Definitions, per agent, over its attempts
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from harness.results import AgentRow, CandidateVerdict, CompareDocument, Leaderboard
+from harness.results import NOT_JUDGED, AgentRow, CandidateVerdict, CompareDocument, Leaderboard
 
 THRESHOLDS = (1.0, 1.5, 2.0)
 CONFIDENCE = 0.95
@@ -39,6 +44,12 @@ def has_agents(doc: CompareDocument) -> bool:
 
 
 def is_fast(c: CandidateVerdict, phase: str, p: float) -> bool:
+    """KernelBench's test: equivalent and a judged speedup above p× (the point estimate)."""
+    speedup = _speedup(c, phase)
+    return c.equivalent and speedup is not None and speedup > p
+
+
+def is_sig_fast(c: CandidateVerdict, phase: str, p: float) -> bool:
     """Equivalent, called faster, and the CI's lower end above p×."""
     v = c.speed.get(phase)
     if not c.equivalent or v is None or v.verdict != "faster" or not v.ci or v.ci[0] is None:
@@ -62,8 +73,9 @@ def geomean_ci(speedups: Sequence[float]) -> tuple[float | None, list[float] | N
 
 
 def _speedup(c: CandidateVerdict, phase: str) -> float | None:
+    """The judged speedup (never a single run's ratio: an older document keeps one under "not judged")."""
     v = c.speed.get(phase)
-    return v.speedup if v is not None else None
+    return v.speedup if v is not None and v.verdict != NOT_JUDGED else None
 
 
 def agent_row(agent: str, attempts: list[CandidateVerdict], phase: str, thresholds: Sequence[float],
@@ -73,18 +85,27 @@ def agent_row(agent: str, attempts: list[CandidateVerdict], phase: str, threshol
     timed = [(c, s) for c in correct if (s := _speedup(c, phase)) is not None] if judged else []
     mean, ci = geomean_ci([s for _, s in timed])
     best = max(timed, key=lambda cs: cs[1], default=None)
-    fast = {threshold_key(p): (sum(is_fast(c, phase, p) for c in attempts) / len(attempts) if judged else None)
-            for p in thresholds}
     return AgentRow(agent=agent, reference=all(c.reference for c in attempts), attempts=len(attempts),
-                    equivalent=len(correct), share_equivalent=len(correct) / len(attempts), fast=fast,
+                    equivalent=len(correct), share_equivalent=len(correct) / len(attempts),
+                    fast=_shares(attempts, is_fast, phase, thresholds, judged),
+                    sig_fast=_shares(attempts, is_sig_fast, phase, thresholds, judged),
                     geomean_speedup=mean, geomean_ci=ci, best_attempt=best[0].name if best else None,
                     best_speedup=best[1] if best else None)
 
 
+def _shares(attempts: list[CandidateVerdict], test: Callable[[CandidateVerdict, str, float], bool], phase: str,
+            thresholds: Sequence[float], judged: bool) -> dict[str, float | None]:
+    """Threshold key → the share of attempts passing `test` at that p (None for all when speed was not judged)."""
+    return {threshold_key(p): (sum(test(c, phase, p) for c in attempts) / len(attempts) if judged else None)
+            for p in thresholds}
+
+
 def _rank(row: AgentRow) -> tuple:
-    """Agents before references; then fast_1.0, share equivalent, geomean — higher first; then the name."""
-    first = next(iter(row.fast.values()), None)
-    return row.reference, -(first or 0.0), -row.share_equivalent, -(row.geomean_speedup or 0.0), row.agent
+    """Agents before references; then sig_fast_1.0, fast_1.0, share equivalent, geomean — higher first; then
+    the name (the stricter measure first: a speedup inside the noise does not outrank a significant one)."""
+    sig, fast = (next(iter(shares.values()), None) for shares in (row.sig_fast, row.fast))
+    return (row.reference, -(sig or 0.0), -(fast or 0.0), -row.share_equivalent, -(row.geomean_speedup or 0.0),
+            row.agent)
 
 
 def build(doc: CompareDocument, thresholds: Sequence[float] = THRESHOLDS) -> Leaderboard:

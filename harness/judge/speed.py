@@ -152,16 +152,25 @@ def speedups(speed: dict[str, PhaseVerdict], phases: Sequence[str]) -> dict[str,
 
 def not_judged(base: Sequence[RunResult], cand: Sequence[RunResult], phases: Sequence[str],
                reason: str = "--quick: one run per branch") -> dict[str, PhaseVerdict]:
-    """No timing rounds: the single-run ratio is shown, explicitly without a verdict (and not at all when either
-    run forked warm: its times are not what the script takes on its own, see rounds.warm_start)."""
+    """No timing rounds, so no speedup: the single, unpaired run's ratio is kept apart as `indicative`
+    (reports label it "indicative: 1 run, not judged" and never plot it) — and not at all when either run
+    forked warm (its times are not what the script takes on its own, see rounds.warm_start), nor for a task
+    phase too short for the log's clock to time."""
     if any(r.start == "warm" for r in (*base[:1], *cand[:1])):
         return {phase: PhaseVerdict(n=0, verdict="not judged", reason=f"{reason}; {WARM_NOT_SHOWN}") for phase in phases}
-    out = {}
-    for phase in phases:
-        ratios = stats.paired_ratios(phase_samples(base[:1], phase), phase_samples(cand[:1], phase))
-        out[phase] = PhaseVerdict(n=len(ratios), speedup=ratios[0] if ratios else None,
-                                  verdict="not judged", reason=reason)
-    return out
+    clock = clock_of([*base[:1], *cand[:1]])
+    return {phase: _single_run(phase_samples(base[:1], phase), phase_samples(cand[:1], phase), reason,
+                               0.0 if phase in C.HARNESS_PHASES or phase == C.MEMORY_PHASE else clock)
+            for phase in phases}
+
+
+def _single_run(base: list[float | None], cand: list[float | None], reason: str, clock: float) -> PhaseVerdict:
+    sides = [[v for v in side if v is not None] for side in (base, cand)]
+    too_short = unmeasurable(sides, clock)
+    if too_short is not None:
+        return PhaseVerdict(n=0, verdict="not judged", reason=f"{reason}; {too_short}")
+    ratios = stats.paired_ratios(base, cand)
+    return PhaseVerdict(n=len(ratios), indicative=ratios[0] if ratios else None, verdict="not judged", reason=reason)
 
 
 def instability_warnings(label: str, results: Sequence[RunResult], threshold: float, phases: Sequence[str],
