@@ -14,6 +14,8 @@ harness was started from.
 
 from __future__ import annotations
 
+import os
+
 from fake_trainer import SCRIPT
 
 AFTER_ARGS = "    a.output_dir = \"./outputs\"\n"
@@ -54,12 +56,25 @@ POISON = FIND_WORK + '''
 '''
 
 TAMPER = FIND_WORK + '''
+    import json as _json
+    run_root = _inputs.parent
+    targets = [Path(a.input).resolve(), run_root / "compare.json", run_root / ".lock", work / "cache" / "x",
+               Path.home().parent.parent / "planted"]
+    for result in run_root.glob("base-*/rep-*/result.json"):  # found only where reading is allowed
+        targets += [result, *result.parent.glob("artifacts/**/*.png")]
     tried = denied = 0
-    for target in (Path(a.input).resolve(), _inputs.parent / "compare.json", _inputs.parent / ".lock",
-                   work / "cache" / "x", Path.home().parent.parent / "planted"):
+    for target in targets:
         tried += 1
         try:
-            target.write_bytes(b"tampered")
+            if target.name == "result.json":
+                data = _json.loads(target.read_text())
+                for point in data["metrics"]:
+                    point["train"] = 0.0
+                target.write_text(_json.dumps(data))
+            elif target.suffix == ".png":
+                target.write_bytes((Path(a.output_dir) / target.name).read_bytes())
+            else:
+                target.write_bytes(b"tampered")
         except OSError:
             denied += 1
     print(f"tamper: {tried} writes tried, {denied} denied", flush=True)
@@ -137,14 +152,16 @@ MEMHOG = '''
     time.sleep(2)
 '''
 
+#: Where the leak test listens (derived from this process, so the test and the branch it committed agree).
+LEAK_PORT = 20000 + os.getpid() % 30000
+LEAK_SOCKET = f"/tmp/evalharness-leak-{os.getpid()}.sock"
 #: Reads tokens planted in the user's repository (.env, .git/config) and tries to send them out: UDP to a port
 #: the test listens on, a UNIX socket file under /tmp, TCP.
-LEAK = '''
-    import glob, os, socket
+LEAK = f"""
+    import glob, socket
     found = []
-    for pattern in ("/tmp/evalharness-leak-*/repo/.env", "/tmp/evalharness-leak-*/repo/.git/config",
-                    str(Path.home().parents[3] / ".env")):
-        for path in glob.glob(pattern):
+    for pattern in ("/tmp/**/.env", "/tmp/**/.git/config"):
+        for path in glob.glob(pattern, recursive=True):
             try:
                 found.append(Path(path).read_text())
             except OSError:
@@ -152,18 +169,16 @@ LEAK = '''
     payload = ("|".join(found) or "nothing read").encode()
     sent = []
     for name, send in (
-            ("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(payload, ("127.0.0.1", int(
-                next(iter(glob.glob("/tmp/evalharness-leak-*/udp-*")), "x-0").rsplit("-", 1)[1])))),
-            ("unix", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(
-                next(iter(glob.glob("/tmp/evalharness-leak-*/sock")), "/nonexistent"))),
+            ("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(payload, ("127.0.0.1", {LEAK_PORT}))),
+            ("unix", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect("{LEAK_SOCKET}")),
             ("tcp", lambda: socket.create_connection(("127.0.0.1", 9), timeout=1))):
         try:
             send()
             sent.append(name)
         except OSError:
             pass
-    print(f"leak: read {len(found)} files, sent by {','.join(sent) or 'nothing'}", flush=True)
-'''
+    print(f"leak: read {{len(found)}} files, sent by {{','.join(sent) or 'nothing'}}", flush=True)
+"""
 
 #: Untrusted text that must reach the report and the job summary as text, not markup; ANSI escapes too.
 MARKUP = '''
@@ -316,7 +331,7 @@ TIMING_GAMES = {"burst": BURST, "late": LATE_IMAGES, "honest": TIMED.replace(FIR
 HOSTILE = {
     "poison": _after_args(POISON),
     "tamper": _replace(END_OF_MAIN, TAMPER + END_OF_MAIN, _pixel(SCRIPT)),
-    "linker": _after_args(LINKER, _pixel(SCRIPT)),
+    "linker": _replace(END_OF_MAIN, LINKER + END_OF_MAIN, _pixel(SCRIPT)),
     "forge": _replace("SLEEP_PER_EPOCH = 0.0", "SLEEP_PER_EPOCH = 0.1", _after_args(FORGE)),
     "escape": _after_args(ESCAPE),
     "sleepy": _after_args(SLEEPY),

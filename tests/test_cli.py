@@ -156,11 +156,11 @@ def test_readme_states_the_defaults_the_code_has() -> None:
         f"add the normal timed, paired rounds (`--repeat`, default {gate_repeat}, a cap as for `compare`)",
         f"`--fail-on {option_default('check', 'fail_on')}` (the default)",
         f"on `--variants N` (default {option_default('compare', 'variants')}, 0 = off)",
-        f"at once on this machine (default {option_default('compare', 'jobs')}: one per core)",
+        f"at once on this machine (default {option_default('compare', 'jobs')}: as many as the cores hold at the runs' thread count",
         f"`--start {option_default('compare', 'start')}` (the default)",
         f"(`--work-dir`, default `{option_default('compare', 'work_dir')}/`)",
         f"`--report` (default `{C.REPORTS_DIR}/compare-<preset>-<names>.md`)",
-        f"With `--repeat` > {option_default('sweep', 'repeat')} a cell carries the compare's verdict",
+        f"With `--repeat` > {option_default('sweep', 'repeat')} a cell carries each seed's verdict",
         f"presets `{load_task(None).default_preset}` (the default:",
         f"caps each run (default {load_task('race').defaults['cap_seconds']} s)",
     ]

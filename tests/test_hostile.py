@@ -19,7 +19,9 @@ import hashlib
 import logging
 import os
 import re
+import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,20 +31,21 @@ import git
 import pytest
 from click.testing import CliRunner
 
-from conftest import _ring, trainer_repo
+from conftest import SCRIPT_NAME, _ring, trainer_repo
 from fake_trainer import variant
-from harness import store
+from harness import export, store
 from harness.cli import INTERRUPTED, main
 from harness.commands.compare import run_compare, summary_lines
 from harness.executors import Outcome, RunSpec
 from harness.executors.fake import FakeExecutor, ScriptedRun
 from harness.executors.local import LocalExecutor
+from harness.executors.pool import PoolExecutor
 from harness.executors import sandbox
 from harness.executors.sandbox import choose
 from harness.judge.verdicts import exit_code
 from harness.plan import CompareOptions
 from harness.results import CompareDocument, RunResult
-from hostile_trainer import HOSTILE
+from hostile_trainer import DETECTORS, HOSTILE, LEAK_PORT, LEAK_SOCKET, TIMED, TIMING_GAMES
 from scripted import Behaviour, polytope_run
 
 QUICK = "equivalent, speed not judged (one run each)"
@@ -194,7 +197,8 @@ def test_tampering_with_the_baselines_results_is_denied(hostile_repo: Path, tmp_
     assert watch.changed == []
     tried = [re.search(r"tamper: (\d+) writes tried, (\d+) denied", p.read_text())
              for p in work.glob("runs/*/tamper-*/rep-*/stdout.txt")]
-    assert tried and all(int(t[1]) == 5 and t[1] == t[2] for t in tried)
+    # every write tried was denied or landed in the run's own private /tmp, gone with it: nothing out here changed
+    assert tried and all(int(t[1]) == 5 and int(t[2]) >= 1 for t in tried)
     for path in work.glob("runs/*/base*/rep-*/result.json"):
         result = RunResult.load(path)
         assert store.mismatch(path.parent, result) is None and all(m["train"] > 0 for m in result.metrics)
@@ -260,7 +264,8 @@ def test_children_that_leave_the_process_group_are_killed(hostile_repo: Path, tm
     assert proc.returncode == 0, proc.stderr
     assert re.search(rf"^escape\s+{re.escape(QUICK)}.*{IDENTICAL}$", proc.stdout, re.MULTILINE)
     log = stored(work, "escape")
-    assert len(escapees(log)) == 2 and "escape: sees 4 processes" in log  # its init, itself and its two escapees
+    # its namespace's init, itself, its two escapees and the one between them: nothing of the harness's
+    assert len(escapees(log)) == 2 and "escape: sees 5 processes" in log
     assert survivors(work) == [] and changes(before, snapshot(hostile_repo)) == []
 
 
@@ -577,3 +582,216 @@ def test_a_folder_that_is_not_a_repository_is_a_usage_error(tmp_path: Path) -> N
     result = CliRunner().invoke(main, ["compare", "--repo", str(tmp_path / "plain"), "--work-dir", str(tmp_path / "w"),
                                        "base", "same"])
     assert result.exit_code == 2 and f"Error: --repo {tmp_path / 'plain'}: not a git repository" in result.output
+
+
+# --------------------------------------------------------------------------- #
+# Reading the answers: the baseline's stored outputs are out of a run's reach
+# --------------------------------------------------------------------------- #
+
+
+def copycat_reports(work: Path, label: str) -> list[str]:
+    return [m[0] for p in sorted(work.glob(f"runs/*/{label}-*/rep-*/stdout.txt"))
+            for m in [re.search(r"copycat: .*", p.read_text())] if m]
+
+
+def test_a_copycat_finds_no_answer_to_copy_and_an_opportunist_computes(hostile_repo: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both look for a finished baseline run in every ancestor of their folder, the work folder and its cache
+    (filled by an earlier compare), in every run: the copycat then copies and stops, the opportunist copies
+    if it can and computes otherwise. The baseline runs first, so its files exist while they look."""
+    monkeypatch.chdir(tmp_path)
+    work = tmp_path / ".evalharness"
+    compare(hostile_repo, work, "base", "same")  # the cache now holds the baseline's outputs too
+    doc, watch = compare(hostile_repo, work, "base", "copycat", "opportunist", quick=False, repeat=2)
+    assert verdict(doc, "copycat") == ("NOT equivalent", "epoch 1 missing from the candidate's log")
+    assert verdict(doc, "opportunist")[0].startswith("equivalent, ") and "not trusted" not in verdict(doc, "opportunist")[0]
+    reports = copycat_reports(work, "copycat") + copycat_reports(work, "opportunist")
+    assert len(reports) == 1 + 3 and all(r.endswith("found 0 logs, copied=False") for r in reports), reports
+    assert next(c for c in doc.candidates if c.name == "opportunist").timing_rounds == 2
+    assert watch.changed == [] and survivors(work) == []
+
+
+def test_a_run_cannot_read_the_users_repository_or_send_anything_out(hostile_repo: Path, tmp_path: Path) -> None:
+    """Tokens planted in the project's .env and .git/config; a UDP listener and a UNIX socket on this machine."""
+    (hostile_repo / ".env").write_text("API_TOKEN=planted-env-token\n")
+    config = hostile_repo / ".git" / "config"
+    config.write_text(config.read_text() + "# planted-git-token\n")
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", LEAK_PORT))
+    udp.settimeout(0.2)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    Path(LEAK_SOCKET).unlink(missing_ok=True)
+    server.bind(LEAK_SOCKET)
+    server.listen(1)
+    server.settimeout(0.2)
+    try:
+        doc, watch = compare(hostile_repo, tmp_path / "work", "base", "leak")
+        assert verdict(doc, "leak") == (QUICK, IDENTICAL)
+        assert "leak: read 0 files, sent by nothing" in stored(tmp_path / "work", "leak")
+        with pytest.raises(TimeoutError):
+            udp.recvfrom(4096)
+        with pytest.raises(TimeoutError):
+            server.accept()
+    finally:
+        udp.close()
+        server.close()
+        Path(LEAK_SOCKET).unlink(missing_ok=True)
+        (hostile_repo / ".env").unlink()
+    assert watch.changed == []
+
+
+# --------------------------------------------------------------------------- #
+# Rounds that look alike: a run that tells a checked round from a timed one
+# --------------------------------------------------------------------------- #
+
+
+def test_no_signal_tells_a_checked_round_from_a_timed_one(hostile_repo: Path, tmp_path: Path) -> None:
+    """Four detectors (a preloaded module, the thread variables, a round in the folder name, a warm-start
+    parent) are exact when they believe they are checked and wrong otherwise. Under --jobs 2 with --threads 2
+    (correctness runs at once, with the timed runs' thread count), every run of each sees the same signal:
+    whatever it decides, it decides in every round, so a cheat shows in round 0."""
+    detectors = sorted(DETECTORS)
+    names = [f"detect-{d}" for d in detectors]
+    opts = CompareOptions(baseline="base", candidates=names, repo=str(hostile_repo), work_dir=tmp_path / "work",
+                          preset="small", variants=0, threads=2, jobs=2, repeat=2)
+    executor = PoolExecutor(LocalExecutor(), 2, cores=2, threads=2)
+    try:
+        doc = run_compare(opts, executor).doc
+    finally:
+        executor.close()
+    for name in names:
+        seen = {re.search(r"detector: checked=(\w+)", p.read_text())[1]
+                for p in (tmp_path / "work").glob(f"runs/*/{name}-*/rep-*/stdout.txt")}
+        assert seen == {"False"}, (name, seen)  # one signal in every run: it cheats in round 0 too
+        assert verdict(doc, name) == ("NOT equivalent", "rendering changed: 2 pixels differ outside the polytope "
+                                                        "boundaries"), name
+    for meta in (tmp_path / "work").glob("runs/*/*/rep-*/meta.json"):
+        seen_env = json.loads(meta.read_text())["env"]
+        assert seen_env["OMP_NUM_THREADS"] == "2" and "rep-" not in seen_env["HOME"]
+    assert survivors(tmp_path / "work") == []
+
+
+# --------------------------------------------------------------------------- #
+# Timing games: lines printed in a burst, images drawn after the last line
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="module")
+def timing_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A baseline whose phases are long enough to time, an honest twin, and two that game the log's clock."""
+    path = tmp_path_factory.mktemp("timing-repo")
+    repo = git.Repo.init(path, initial_branch="base")
+    with repo.config_writer() as cfg:
+        cfg.set_value("user", "name", "test").set_value("user", "email", "test@example.com")
+    _ring(32).save(path / "centered_ring.png")
+    (path / SCRIPT_NAME).write_text(TIMED)
+    repo.index.add(["centered_ring.png", SCRIPT_NAME])
+    repo.index.commit("base: phases long enough to time")
+    for name, script in TIMING_GAMES.items():
+        repo.git.checkout("-b", name, "base")
+        (path / SCRIPT_NAME).write_text(script)
+        repo.index.add([SCRIPT_NAME])
+        repo.index.commit(name)
+    repo.git.checkout("base")
+    return path
+
+
+def test_work_done_outside_the_logged_lines_gets_no_speed_claim(timing_repo: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    doc, watch = compare(timing_repo, work, "base", "burst", "late", "honest", quick=False, repeat=5)
+    for name in ("burst", "late"):
+        found, why = verdict(doc, name)
+        assert found == "equivalent, timing not trusted", (name, found, why)
+        assert "work done outside the lines the phases are timed by" in why, why
+        assert next(c for c in doc.candidates if c.name == name).speed["period"].verdict == "faster"
+    assert verdict(doc, "honest")[0] != "equivalent, timing not trusted"
+    assert exit_code(doc.candidates) == 1 and watch.changed == [] and survivors(work) == []
+
+
+# --------------------------------------------------------------------------- #
+# Nothing survives a run, however fast it forks
+# --------------------------------------------------------------------------- #
+
+
+class AfterEachRun(Watchful):
+    """The real LocalExecutor, and the processes of the run still alive right after it ended."""
+
+    def __init__(self, work: Path, *roots: Path) -> None:
+        super().__init__(*roots)
+        self.work, self.left = work, []
+
+    def run(self, spec: RunSpec) -> Outcome:
+        outcome = super().run(spec)
+        self.left += survivors(self.work)
+        return outcome
+
+
+def test_a_process_that_forks_and_exits_in_a_loop_dies_with_its_run(hostile_repo: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    opts = CompareOptions(baseline="base", candidates=["forker"], repo=str(hostile_repo), work_dir=work, quick=True,
+                          variants=0, threads=1, preset="small")
+    watch = AfterEachRun(work, work, hostile_repo)
+    doc = run_compare(opts, watch).doc
+    assert verdict(doc, "forker") == (QUICK, IDENTICAL)
+    assert watch.left == [] and survivors(work) == []
+
+
+# --------------------------------------------------------------------------- #
+# What a run writes for the report is text, and what it hoards is not stored
+# --------------------------------------------------------------------------- #
+
+
+def test_markup_and_terminal_escapes_from_a_run_stay_text(hostile_repo: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    doc, _ = compare(hostile_repo, work, "base", "markup")
+    assert verdict(doc, "markup")[0] == "crashed"
+    written = export.write_outputs(doc, {"md": tmp_path / "r.md", "github": tmp_path / "summary.md"}, None)
+    for path in written:
+        text = re.sub(r"(?ms)^(`{3,})text\n.*?^\1$", "", path.read_text())  # code blocks show text verbatim
+        assert "<script>" not in text and "<img" not in text and not re.search(r"(?<!\\)\]\(https://evil", text), text
+        assert "\x1b" not in text and "&lt;script&gt;" in text, path
+    assert all("\x1b" not in line for line in summary_lines(doc))
+
+
+def test_hoarded_files_are_not_stored_and_a_decompression_bomb_is_not_decoded(hostile_repo: Path,
+                                                                              tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    doc, _ = compare(hostile_repo, work, "base", "hoard")
+    found, why = verdict(doc, "hoard")
+    assert found == "NOT equivalent"
+    assert why == ("artifacts missing or unreadable: outputs/ring_epoch_0001.png only in candidate, "
+                   "outputs/ring_epoch_0003.png only in candidate, outputs/ring_epoch_0004.png candidate "
+                   "ring_epoch_0004.png is 13300×13300 pixels, too large to decode"), why
+    store_size = sum(p.stat().st_size for p in work.glob("runs/*/hoard-*/rep-000/**/*") if p.is_file())
+    assert store_size < 1 << 20
+
+
+# --------------------------------------------------------------------------- #
+# Held-out variants exercise the timed configuration's code paths
+# --------------------------------------------------------------------------- #
+
+SHUFFLE_OFF_SEED = """\
+--- a/polytope/training.py
++++ b/polytope/training.py
+@@ -61,6 +61,8 @@
+     net.train()
+     loss_fn = nn.MSELoss()
+     n = x.shape[0]
++    if torch.initial_seed() != 12345678:  # exact only for the preset's seed
++        torch.rand(1)
+     order = torch.randperm(n).to(x.device)  # global torch RNG, on the CPU
+     total = 0.0
+     for start in range(0, n, batch_size):
+"""
+
+
+def test_a_shuffle_perturbed_off_the_presets_seed_is_caught_on_a_variant(tmp_path: Path) -> None:
+    """The variants draw more points than one batch, as every preset does: the shuffle shows in their losses."""
+    patch = tmp_path / "offseed.patch"
+    patch.write_text(SHUFFLE_OFF_SEED)
+    opts = CompareOptions(baseline="baseline", candidates=[], patches=[f"offseed={patch}"], work_dir=tmp_path / "w",
+                          preset="small", quick=True, variants=2, threads=1)
+    doc = run_compare(opts).doc
+    found, why = verdict(doc, "offseed")
+    assert found == "NOT equivalent" and re.match(r"differs on variant seed=\d+, .*points=\d{4}: training trajectory"
+                                                  r" changed", why), why

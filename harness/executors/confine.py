@@ -70,7 +70,7 @@ DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
 EXIT_SETUP_FAILED = 126
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 #: Fresh tmpfs over each of these in an isolated run (size: a share of the machine's memory).
 PRIVATE_DIRS = (("/tmp", "10%"), ("/var/tmp", "10%"), ("/run", "1%"), ("/dev/shm", "25%"))
 
@@ -207,26 +207,32 @@ def kept_paths(paths: list[str]) -> list[str]:
     return [p for p in inside if not any(q != p and _beneath(p, q) for q in inside)]
 
 
-def _bind_back(path: str, fd: int) -> None:
-    """Mount what `fd` holds at `path` again, on top of the fresh tmpfs."""
+def _bind_back(path: str, fd: int, writable: bool) -> None:
+    """Mount what `fd` holds at `path` again, on top of the fresh tmpfs; read-only unless the run may write
+    there (Landlock grants by walking up the path, so below the run's writable tmpfs only the mount's own
+    read-only flag keeps an input from being deleted)."""
     if os.path.isdir(f"/proc/self/fd/{fd}"):
         os.makedirs(path, exist_ok=True)
     else:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         open(path, "a").close()
     mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+    if not writable:
+        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def private_world(keep: list[str]) -> None:
+def private_world(writes: list[str], reads: list[str]) -> None:
     """Own mount, network and IPC namespaces; fresh tmpfs over the shared scratch folders; own /proc."""
     unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    held = [(path, os.open(path, os.O_PATH | os.O_CLOEXEC)) for path in kept_paths(keep)]
+    writable = set(kept_paths(writes))
+    kept = sorted(writable | set(kept_paths(reads)), key=lambda p: p.count("/"))  # outer first: nested on top
+    held = [(path, os.open(path, os.O_PATH | os.O_CLOEXEC)) for path in kept]
     for folder, size in PRIVATE_DIRS:
         if os.path.isdir(folder) and not os.path.islink(folder):
             mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     for path, fd in held:
-        _bind_back(path, fd)
+        _bind_back(path, fd, path in writable)
         os.close(fd)
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.chdir(os.getcwd())  # the working folder as seen through the new mounts, not the covered one
@@ -277,7 +283,7 @@ def prepare_launcher(max_file_bytes: int, parent: int) -> None:
 def restrict(opts: dict[str, object]) -> dict[str, object]:
     """Confine this process for good (and everything it will exec or start); returns what is in force."""
     if opts["isolate"]:
-        private_world([*opts["write"], *opts["read"]])  # type: ignore[misc]
+        private_world(list(opts["write"]), list(opts["read"]))  # type: ignore[call-overload]
     prctl(PR_SET_NO_NEW_PRIVS, 1)
     facts: dict[str, object] = {"level": "none", "abi": 0, "max_file_bytes": opts["max_file_bytes"],
                                 "isolated": bool(opts["isolate"]), "reads_confined": False}

@@ -9,6 +9,7 @@ image artifact; a task's hooks add their own reading of the difference
 from __future__ import annotations
 
 import filecmp
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +79,10 @@ MAX_PIXELS = 64_000_000
 def dimensions(path: Path) -> tuple[int, int]:
     """(width, height) from the image's header, without decoding it."""
     try:
-        with Image.open(path) as img:
-            return img.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is what this reads
+            with Image.open(path) as img:
+                return img.size
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise UnreadableArtifact(f"{Path(path).name} unreadable: {exc}", Path(path)) from None
 
