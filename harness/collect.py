@@ -225,7 +225,7 @@ def timing(events: list[Event], task: Task, params: dict[str, str]) -> tuple[dic
 MAX_TEXT_LINES = 200  # kept per printed text for the report (the comparison hashes every line)
 
 
-def _stamped_lines(run_dir: Path) -> list[str]:
+def stamped_lines(run_dir: Path) -> list[str]:
     """Both streams' lines in the order the harness received them."""
     stamps, merged = read_stamps(run_dir), []
     for stream in STREAMS:
@@ -255,7 +255,7 @@ def printed_texts(run_dir: Path, task: Task) -> dict[str, PrintedText]:
     """Every printed text the task compares, hashed whole and kept in part."""
     if not task.texts:
         return {}
-    lines = _stamped_lines(run_dir)
+    lines = stamped_lines(run_dir)
     found = {}
     for name, spec in task.texts.items():
         picked = _text_lines(lines, spec)

@@ -60,6 +60,7 @@ class CompareOptions:
     start: str = "cold"  # warm: (--quick only) runs fork from a server that imported the task's preload (executors/zygote.py)
     executor: str = "local"
     address: str | None = None  # --address of a Ray cluster
+    alone: bool = False  # the baseline runs alone, with no candidate (`evalharness init`)
 
     @property
     def rounds(self) -> int:
@@ -151,9 +152,9 @@ def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def validate_names(baseline: str, candidates: list[str]) -> None:
+def validate_names(baseline: str, candidates: list[str], alone: bool = False) -> None:
     """Names become folder names and table rows: they must be distinct."""
-    if not candidates:
+    if not candidates and not alone:
         raise UsageProblem("name at least one candidate to compare against the baseline")
     if baseline in candidates:
         raise UsageProblem(f"{baseline!r} is the baseline; it is compared with itself automatically (the noise-floor row)")
@@ -223,7 +224,7 @@ def source_commits(opts: CompareOptions, config: TaskConfig, work_dir: Path,
 def gather_attempts(opts: CompareOptions) -> list[intake.Attempt]:
     """The --patch and --predictions attempts, their names checked against the positional candidates."""
     attempts = intake.gather(opts.patches, opts.predictions)
-    validate_names(opts.baseline, [*opts.candidates, *(a.name for a in attempts)])
+    validate_names(opts.baseline, [*opts.candidates, *(a.name for a in attempts)], opts.alone)
     return attempts
 
 

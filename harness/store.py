@@ -87,7 +87,7 @@ def matching_files(root: Path, task: Task, problems: list[str]) -> list[tuple[Pu
     """(path relative to `root`, size) of every regular file below it that the artifact pattern names. A
     folder replaced by a link (to the baseline's store, say) is never followed, and says so."""
     found: list[tuple[PurePosixPath, int]] = []
-    if not task.artifact_glob:  # a task whose runs write nothing to compare
+    if not task.artifact_globs:  # a task whose runs write nothing to compare
         return found
     for folder, dirs, names in os.walk(root, followlinks=False):
         for name in dirs:
@@ -100,7 +100,7 @@ def matching_files(root: Path, task: Task, problems: list[str]) -> list[tuple[Pu
             except OSError:
                 continue
             rel = PurePosixPath(path.relative_to(root).as_posix())
-            if stat.S_ISREG(info.st_mode) and rel.match(task.artifact_glob):
+            if stat.S_ISREG(info.st_mode) and any(rel.match(glob) for glob in task.artifact_globs):
                 found.append((rel, info.st_size))
     return sorted(found)
 

@@ -173,7 +173,7 @@ def images_identical(rows: list[ArtifactRow]) -> bool:
 
 def artifacts_agree(rows: list[ArtifactRow], task: Task) -> bool:
     """Every artifact identical — vacuously so for a task whose runs write none."""
-    return images_identical(rows) if task.artifact_glob else not rows
+    return images_identical(rows) if task.artifact_globs else not rows
 
 
 def diagnose_artifacts(rows: list[ArtifactRow], task: Task) -> str:

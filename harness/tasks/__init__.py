@@ -82,8 +82,10 @@ class Task:
         return tuple(self.spec.command)
 
     @property
-    def artifact_glob(self) -> str:
-        return self.spec.artifacts.glob if self.spec.artifacts else ""
+    def artifact_globs(self) -> tuple[str, ...]:
+        """The artifact patterns (none: a task whose runs write nothing to compare)."""
+        globs = self.spec.artifacts.glob if self.spec.artifacts else ()
+        return (globs,) if isinstance(globs, str) else tuple(globs)
 
     @property
     def artifact_root(self) -> str:

@@ -47,9 +47,10 @@ class Sources(Strict):
 
 
 class Artifacts(Strict):
-    """Files a run writes that are compared: `glob` under the output folder ({output_dir}) or the run's tree."""
+    """Files a run writes that are compared: `glob` (one or a list) under the output folder ({output_dir}) or the
+    run's tree."""
 
-    glob: str
+    glob: str | list[str] = Field(min_length=1)
     key: str | None = None  # a regex with (?P<key>\d+): the step a file belongs to (for reports); none: by name
     root: Literal["output", "tree"] | None = None  # default: "output" when the command names {output_dir}
 

@@ -1,0 +1,149 @@
+"""`evalharness init`: a starting task file for a repository the harness has never seen.
+
+It runs the user's command twice, in the same sandbox every compare uses, on
+one commit of the repository, reads what both runs printed and wrote
+(`tasks.propose`), and writes a commented task TOML that `compare --task`
+accepts as is: the command verbatim (the interpreter as {python}), the metric
+lines, the printed text and the files to compare, and what it left out and why.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness import collect, layout, runner
+from harness.errors import UsageProblem
+from harness.executors import make_executor
+from harness.plan import CompareOptions, Plan, plan_compare
+from harness.results import RunResult
+from harness.rounds import run_spec
+from harness.tasks.propose import Proposal, propose
+from harness.tasks.schema import PLACEHOLDER
+
+PYTHONS = ("python", "python3")
+#: The task the two runs go through: every line with a number is an event, every new file an artifact.
+PROBE_TASK = """name = {name}
+command = {command}
+[artifacts]
+glob = "*"
+root = "tree"
+[log]
+metrics = "any"
+[log.patterns]
+any = '(?P<step>\\d+)'
+[judge]
+phases = []
+"""
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """What init wrote: the task file, and what it found."""
+
+    path: Path
+    proposal: Proposal
+
+
+def template_command(command: list[str]) -> list[str]:
+    """The user's command as a task's argv: the interpreter becomes {python} (the runs' own, --python)."""
+    if not command:
+        raise UsageProblem("give the command to run after --, e.g. evalharness init -- python train.py")
+    for arg in command:
+        if PLACEHOLDER.search(arg):
+            raise UsageProblem(f"argument {arg!r} looks like a {{placeholder}}: write it in the task file by hand")
+    head = Path(command[0]).name
+    return ["{python}", *command[1:]] if head in PYTHONS or command[0] == sys.executable else list(command)
+
+
+def toml_string(text: str) -> str:
+    """A TOML string: literal ('...') where it can be, so regexes keep their backslashes readable."""
+    return f"'{text}'" if "'" not in text and "\n" not in text else json.dumps(text)
+
+
+def probe_task(folder: Path, command: list[str], name: str) -> Path:
+    path = folder / "probe.toml"
+    path.write_text(PROBE_TASK.format(name=json.dumps(name), command=json.dumps(command)), encoding="utf-8")
+    return path
+
+
+def two_runs(opts: CompareOptions) -> tuple[Plan, list[RunResult]]:
+    """The command run twice on the baseline commit, confined as every run of a compare is."""
+    plan = plan_compare(opts)
+    executor = make_executor(opts.executor, opts.jobs, opts.address, opts.threads)
+    try:
+        runs = [runner.run_or_resume(plan, executor, run_spec(plan, opts.baseline, rep))[0] for rep in (0, 1)]
+    finally:
+        if hasattr(executor, "close"):
+            executor.close()
+        plan.release()
+    for run in runs:
+        if not run.ok:
+            tail = run.stderr_tail.strip().splitlines()
+            raise UsageProblem(f"the command {run.status} ({tail[-1] if tail else 'no stderr'}): make it run on "
+                               f"{opts.baseline} first — see {plan.run_root}")
+    return plan, runs
+
+
+def run_init(opts: CompareOptions, command: list[str], out: Path) -> Proposed:
+    """Run, read, propose, write the task file."""
+    argv = template_command(command)
+    name = Path(opts.repo or ".").resolve().name or "task"
+    with tempfile.TemporaryDirectory(prefix="evalharness-init-") as tmp:
+        task = probe_task(Path(tmp), argv, name)
+        plan, runs = two_runs(_probe_options(opts, task))
+        logs = [collect.stamped_lines(plan.run_root / layout.rep_dir(run.label, run.rep, run.sha)) for run in runs]
+    files = tuple({a.name: a.sha256 or "" for a in run.artifacts} for run in runs)
+    found = propose(logs[0], logs[1], files)  # type: ignore[arg-type]
+    out.write_text(render(found, argv, name, opts), encoding="utf-8")
+    return Proposed(out, found)
+
+
+def _probe_options(opts: CompareOptions, task: Path) -> CompareOptions:
+    return replace(opts, task=str(task), candidates=[], quick=True, variants=0, cache=False, fresh=True, alone=True)
+
+
+def render(found: Proposal, argv: list[str], name: str, opts: CompareOptions) -> str:
+    """The task file, with a comment on every part saying where it came from."""
+    lines = [f"# Proposed by `evalharness init` from two runs of {' '.join(argv)} on {opts.baseline}.",
+             "# Read it, adjust it, then: evalharness compare BASELINE CANDIDATE --repo REPO --task THIS_FILE",
+             f"name = {json.dumps(name)}", f"command = {json.dumps(argv)}", ""]
+    lines += _artifacts(found) + _log(found) + _judge(found) + _left_out(found)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _artifacts(found: Proposal) -> list[str]:
+    if not found.artifacts:
+        return ["# No file was written identically by both runs: none is compared.", ""]
+    globs = found.artifacts[0] if len(found.artifacts) == 1 else found.artifacts
+    return ["# Files both runs wrote byte-identically, in the run's own tree: compared by bytes (PNGs by pixels).",
+            "[artifacts]", f"glob = {json.dumps(globs)}", ""]
+
+
+def _log(found: Proposal) -> list[str]:
+    lines = ["# Lines both runs printed. Metric lines: every named group is compared at every step.", "[log]",
+             f"step_key = {json.dumps(found.step_key)}"]
+    if found.timestamp_format:
+        lines.append(f"timestamp_format = {json.dumps(found.timestamp_format)}  # the lines' own time: a cross-check")
+    if found.metrics:
+        lines.append(f"metrics = {json.dumps(found.metrics)}")
+    patterns = found.patterns or {"line": f"(?P<{found.step_key}>\\d+)"}
+    lines += ["[log.patterns]", *(f"{k} = {toml_string(v)}" for k, v in patterns.items())]
+    if found.texts:
+        lines += ["# Printed text compared verbatim, line by line.", "[log.text]",
+                  *(f"{k} = {toml_string(v)}" for k, v in found.texts.items())]
+    return [*lines, ""]
+
+
+def _judge(found: Proposal) -> list[str]:
+    if found.metrics:
+        return ["# Timed from the metric lines: `span` (first to last) is the verdict, `step` the time per step.",
+                "[judge]", 'phases = ["span", "step"]', 'primary = "span"', ""]
+    return ["# No metric lines: only the wall clock is timed.", "[judge]", "phases = []", ""]
+
+
+def _left_out(found: Proposal) -> list[str]:
+    return ["# Seen but not compared:", *(f"#   {why}" for why in found.left_out)] if found.left_out else []

@@ -1,0 +1,117 @@
+"""A user's own repository, judged from a task TOML alone, under the full confinement.
+
+The repository (tests/plain_trainer.py) is what the harness was not written
+for: print() logs without timestamps, an eval line and a train line at the
+same step, sampled text, a model.pt written at the end, and a DataLoader with
+two workers (multiprocessing: semaphores and shared memory in /dev/shm, UNIX
+sockets in TMPDIR). Each branch is one kind of change; every verdict is
+asserted exactly, in --quick and in a timed compare, and again with the task
+file `evalharness init` proposes for the repository.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import git
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.commands.compare import run_compare
+from harness.executors.sandbox import choose
+from harness.judge.verdicts import exit_code
+from harness.plan import CompareOptions
+from plain_trainer import SCRIPT, TASK_TOML, VARIANTS, variant
+
+QUICK = "equivalent, speed not judged (one run each)"
+IDENTICAL = "outputs identical to the baseline"
+#: branch → (verdict, the diagnosis's start) of a --quick compare
+EXPECTED = {
+    "comment": (QUICK, IDENTICAL),
+    "faster": (QUICK, IDENTICAL),
+    "slower": (QUICK, IDENTICAL),
+    "rng": ("NOT equivalent", "logged metrics diverge from step 10 (max difference "),
+    "samples": ("NOT equivalent", "printed text 'sample' differs from line 1: baseline '"),
+    "model": ("NOT equivalent", "1 artifact(s) differ: model.pt (bytes differ from offset "),
+    "crash": ("crashed", "crashed: RuntimeError: CUDA out of memory"),
+}
+
+
+@pytest.fixture(scope="module")
+def own_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`main` holds train.py; one branch per kind of change."""
+    path = tmp_path_factory.mktemp("charlm")
+    repo = git.Repo.init(path, initial_branch="main")
+    with repo.config_writer() as cfg:
+        cfg.set_value("user", "name", "test").set_value("user", "email", "test@example.com")
+    (path / "train.py").write_text(SCRIPT)
+    repo.index.add(["train.py"])
+    repo.index.commit("a tiny character model")
+    for name in VARIANTS:
+        repo.git.checkout("-b", name, "main")
+        (path / "train.py").write_text(variant(name))
+        repo.index.add(["train.py"])
+        repo.index.commit(name)
+    repo.git.checkout("main")
+    return path
+
+
+@pytest.fixture(scope="module")
+def task_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("task") / "task.toml"
+    path.write_text(TASK_TOML)
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def full_confinement() -> None:
+    found = choose("auto")
+    assert found.level == "landlock" and found.confine_reads and found.isolate, found.description
+
+
+def verdicts_of(doc) -> dict[str, tuple[str, str]]:
+    return {c.name: (c.verdict, c.diagnosis) for c in doc.candidates}
+
+
+def assert_expected(found: dict[str, tuple[str, str]]) -> None:
+    for name, (verdict, start) in EXPECTED.items():
+        assert found[name][0] == verdict and found[name][1].startswith(start), (name, found[name])
+
+
+def test_every_kind_of_change_gets_its_verdict_from_a_toml_alone(own_repo: Path, task_file: Path,
+                                                                 tmp_path: Path) -> None:
+    opts = CompareOptions(baseline="main", candidates=list(EXPECTED), repo=str(own_repo), task=str(task_file),
+                          work_dir=tmp_path / "work", quick=True, variants=0, threads=1, start="warm")
+    doc = run_compare(opts).doc
+    assert doc.environment["start"].startswith("8 of 8 runs")  # DataLoader workers fork from a forked run too
+    assert_expected(verdicts_of(doc))
+    assert exit_code(doc.candidates) == 1
+    samples = next(c for c in doc.candidates if c.name == "samples")
+    assert samples.losses_match and samples.images_identical and not samples.texts[0].identical
+    model = next(c for c in doc.candidates if c.name == "model")
+    assert model.losses_match and [t.identical for t in model.texts] == [True] and not model.images[0].image
+
+
+def test_a_timed_compare_calls_the_faster_branch_faster(own_repo: Path, task_file: Path, tmp_path: Path) -> None:
+    """Timed on the built-in phases alone (first to last metric line, time per step): no hooks."""
+    opts = CompareOptions(baseline="main", candidates=["faster"], repo=str(own_repo), task=str(task_file),
+                          work_dir=tmp_path / "work", repeat=5, variants=0, threads=1)
+    doc = run_compare(opts).doc
+    assert verdicts_of(doc)["faster"] == ("equivalent, faster", IDENTICAL)
+    faster = doc.candidates[0]
+    assert doc.task.primary_phase == "span" and faster.speed["step"].verdict == "faster"
+    assert faster.timing_rounds == 5 and exit_code(doc.candidates) == 0
+
+
+def test_init_proposes_a_task_that_gives_the_same_verdicts(own_repo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "proposed.toml"
+    result = CliRunner().invoke(main, ["init", "--repo", str(own_repo), "--ref", "main", "--out", str(out),
+                                       "--work-dir", str(tmp_path / "work"), "--", "python", "train.py"])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert re.search(r'^glob = "model\.pt"$', text, re.MULTILINE) and "[log.text]" in text, text
+    opts = CompareOptions(baseline="main", candidates=list(EXPECTED), repo=str(own_repo), task=str(out),
+                          work_dir=tmp_path / "work", quick=True, variants=0, threads=1)
+    assert_expected(verdicts_of(run_compare(opts).doc))
