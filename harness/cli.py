@@ -173,7 +173,7 @@ def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, jso
 
     opts = _options(baseline, candidates, kw, patches=list(kw.pop("patches")))
     call(gather_attempts, opts)
-    targets = {"md": report or default_report_path(opts, opts.preset)}
+    targets = {"md": report or call(default_report_path, opts)}
     if json_path is not None:
         targets["json"] = json_path
     call(export.check_writable, targets)

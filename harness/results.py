@@ -350,6 +350,10 @@ class TaskInfo(Record):
     phases: list[str]
     primary_phase: str
     step_key: str
+    labels: dict[str, str] = {}  # the task's words for its phases (judge.labels)
+
+    def label(self, phase: str) -> str:
+        return self.labels.get(phase, phase)
 
 
 class Tolerance(Record):

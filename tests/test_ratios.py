@@ -113,8 +113,8 @@ def test_untimed_candidates_show_no_ratio_and_no_chart(judged: CompareRun, tmp_p
         cells = [cell for column, cell in rows[name].items() if column.endswith(" speedup")]
         assert cells == ["–"] * 4, (name, cells)
         assert all(row["speedup"] == "–" for row in timing_tables(text).get(name, [])), name
-    assert rows["threads"]["period speedup"].startswith("1.71× [")
-    assert rows["slow"]["period speedup"].startswith("0.71× [")
+    assert rows["threads"]["train+visualise period speedup"].startswith("1.71× [")
+    assert rows["slow"]["train+visualise period speedup"].startswith("0.71× [")
     charts = {p.name for p in markdown.asset_dir(tmp_path / "r.md").glob("*-speedup.png")}
     assert charts == {"01-same-speedup.png", "02-slow-speedup.png", "03-threads-speedup.png"}, charts
     rng = next(c for c in judged.doc.candidates if c.name == "rng")
@@ -125,8 +125,8 @@ def test_untimed_candidates_show_no_ratio_and_no_chart(judged: CompareRun, tmp_p
 def test_quick_ratios_are_labelled_indicative_only_for_equivalent_candidates(quick: CompareRun, tmp_path: Path) -> None:
     text = _report(quick.doc, quick.run_root, tmp_path)
     rows = summary_table(text)
-    assert rows["threads"]["period speedup"] == f"1.71× {INDICATIVE}"
-    assert rows["slow"]["period speedup"] == f"0.71× {INDICATIVE}"
+    assert rows["threads"]["train+visualise period speedup"] == f"1.71× {INDICATIVE}"
+    assert rows["slow"]["train+visualise period speedup"] == f"0.71× {INDICATIVE}"
     assert all(cell == "–" for name in ("rng", "crash") for col, cell in rows[name].items()
                if col.endswith(" speedup"))
     assert not list(markdown.asset_dir(tmp_path / "r.md").glob("*-speedup.png"))  # never plotted
@@ -145,7 +145,7 @@ def test_quick_phases_too_short_for_the_clock_show_no_ratio(fake_repo: Path, tmp
     epoch = done.doc.candidates[0].speed["train_epoch"]
     assert (epoch.indicative, epoch.verdict) == (None, "not judged")
     assert epoch.reason.startswith("--quick: one run per branch; speed not measurable at this size (phase 10 ms")
-    assert summary_table(_report(done.doc, done.run_root, tmp_path))["threads"]["train_epoch speedup"] == "–"
+    assert summary_table(_report(done.doc, done.run_root, tmp_path))["threads"]["training speedup"] == "–"
 
 
 @pytest.mark.parametrize("which", ["judged", "quick", "seed"])
@@ -168,8 +168,8 @@ def test_the_seed_reports_contradictions_are_withheld_and_said(tmp_path: Path) -
     text = _report(CompareDocument.load(SEED_JSON), None, tmp_path)
     rows = summary_table(text)
     assert [rows["gemini-first"][f"{p} speedup"] for p in ("period", "train_epoch", "visualise", "wall")] == ["–"] * 4
-    assert rows["gemini"]["train_epoch speedup"] == "–†"
-    assert rows["gemini"]["period speedup"] == "0.96× [0.93, 1.01]"
+    assert rows["gemini"]["training speedup"] == "–†"
+    assert rows["gemini"]["train+visualise period speedup"] == "0.96× [0.93, 1.01]"
     assert "† the paired ratio and the medians point different ways" in text
     gemini = {row["phase"]: row for row in timing_tables(text)["gemini"]}
     assert (gemini["train_epoch"]["speedup"], gemini["train_epoch"]["CI"]) == ("–†", "–")

@@ -54,7 +54,8 @@ def test_sections_say_why(report: Path) -> None:
     text = report.read_text()
     assert "**NOT equivalent** — rendering changed: 2 pixels differ outside the polytope boundaries" in text
     assert "### stderr (status: crashed)" in text and "RuntimeError: boom" in text
-    assert "| epoch | identical | differing pixels | bbox | SSIM | boundary lost | boundary gained | note |" in text
+    assert "| image | identical | differing pixels | bbox | SSIM | boundary lost | boundary gained | note |" in text
+    assert "| outputs/ring_epoch_0002.png (epoch 2) | no | 1 |" in text
 
 
 def test_identical_images_are_stored_once_and_links_resolve(report: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness import constants as C
 from harness import export
-from harness.commands.compare import report_names, run_compare, table_lines
+from harness.commands.compare import report_names, run_compare, table_lines, workload_name
 from harness.executors import Executor
 from harness.export import caveats, github
 from harness.judge import gate
@@ -42,7 +42,7 @@ def gate_options(opts: CompareOptions, fail_on: str, repeat: int | None) -> Comp
 
 
 def default_report_path(opts: CompareOptions) -> Path:
-    return Path(C.REPORTS_DIR) / f"check-{opts.preset or 'default'}-{report_names(opts)}.md"
+    return Path(C.REPORTS_DIR) / f"check-{workload_name(opts)}-{report_names(opts)}.md"
 
 
 def output_targets(opts: CompareOptions, paths: dict[str, Path | None], environ: dict[str, str]) -> dict[str, Path]:

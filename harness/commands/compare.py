@@ -16,7 +16,7 @@ from harness.executors import Executor, make_executor
 from harness.export import caveats
 from harness.judge.analyse import analyse
 from harness.judge.leaderboard import has_agents
-from harness.plan import CompareOptions, plan_compare
+from harness.plan import CompareOptions, plan_compare, resolve_config
 from harness.export import ratios
 from harness.results import CandidateVerdict, CompareDocument
 from harness.schedule import execute_plan
@@ -72,8 +72,14 @@ def report_names(opts: CompareOptions) -> str:
     return "-".join([opts.baseline, *opts.candidates, *handed_in]).replace("/", "_")
 
 
-def default_report_path(opts: CompareOptions, preset: str | None) -> Path:
-    return Path(C.REPORTS_DIR) / f"compare-{preset or 'default'}-{report_names(opts)}.md"
+def workload_name(opts: CompareOptions) -> str:
+    """'task-preset' of the compare, so two tasks with the same branch names never share a report."""
+    config = resolve_config(opts)
+    return f"{config.task.name}-{config.preset or 'default'}"
+
+
+def default_report_path(opts: CompareOptions) -> Path:
+    return Path(C.REPORTS_DIR) / f"compare-{workload_name(opts)}-{report_names(opts)}.md"
 
 
 def leaderboard_targets(doc: CompareDocument, report: Path) -> dict[str, Path]:

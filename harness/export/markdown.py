@@ -15,6 +15,7 @@ import hashlib
 import logging
 import math
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from urllib.parse import quote
 from harness.export import caveats, histogram, leaderboard, ratios, safe
 from harness.judge.flags import flag_text
 from harness.results import (ArtifactRow, CandidateVerdict, CompareDocument, MetricComparison, NoiseFloor, PhaseVerdict,
-                             Summary)
+                             Summary, TextComparison)
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,13 @@ def asset_dir(report: Path) -> Path:
 # --------------------------------------------------------------------------- #
 
 
+def _order(row: ArtifactRow) -> tuple[int, str]:
+    return (row.key if row.key is not None else -1, row.name)
+
+
 def shown_row(rows: Sequence[ArtifactRow]) -> ArtifactRow | None:
-    """The first differing step, else the last one: the image worth looking at."""
-    ordered = sorted(rows, key=lambda r: r.key)
+    """The first differing image, else the last one: the image worth looking at (other files have no picture)."""
+    ordered = sorted((r for r in rows if r.image or (r.name == "" and r.key is not None)), key=_order)
     differing = [r for r in ordered if not r.identical]
     return differing[0] if differing else (ordered[-1] if ordered else None)
 
@@ -224,8 +229,8 @@ def _time_phases(doc: CompareDocument) -> list[str]:
 
 def _summary(doc: CompareDocument) -> str:
     phases = _time_phases(doc)
-    headers = ["candidate", "SHA", "verdict", "images identical", "losses match",
-               *(f"{p} speedup" for p in phases), "peak RSS MB"]
+    headers = ["candidate", "SHA", "verdict", "artifacts identical", "metrics match",
+               *(f"{doc.task.label(p)} speedup" for p in phases), "peak RSS MB"]
     rows = [_summary_row(c, phases, doc) for c in doc.candidates]
     if doc.noise_floor is not None:
         rows.append(_noise_row(doc.noise_floor, doc.baseline_sha, phases, doc))
@@ -279,7 +284,8 @@ def _candidate_section(c: CandidateVerdict, doc: CompareDocument, links: dict[st
         return f"## {c.name}\n\n**{_inline(c.verdict)}** — {_inline(c.diagnosis)}"
     parts = [f"## {c.name}", _verdict_block(c), _flags_block(c), _speed_lines(c, doc),
              _metrics_section(c.losses, doc.task.step_key), _images_section(c.images, links, doc.task.step_key),
-             _timing_section(c, doc, links), _code_section("Diffstat", c.diffstat),
+             _files_section(c.images), _texts_section(c.texts), _timing_section(c, doc, links),
+             _code_section("Diffstat", c.diffstat),
              _code_section(f"stderr (status: {c.status})", c.stderr_tail) if c.status != "ok" else ""]
     return "\n\n".join(p for p in parts if p)
 
@@ -301,7 +307,7 @@ def _flags_block(c: CandidateVerdict) -> str:
 
 
 def _speed_lines(c: CandidateVerdict, doc: CompareDocument) -> str:
-    lines = [_speed_line(p, v, ratios.contradicted(v, doc.baseline_timing.get(p), c.timing.get(p)))
+    lines = [_speed_line(doc.task.label(p), v, ratios.contradicted(v, doc.baseline_timing.get(p), c.timing.get(p)))
              for p in [*_time_phases(doc), MEMORY_PHASE] if (v := c.speed.get(p)) is not None]
     if not lines:
         return ""
@@ -348,23 +354,61 @@ def _metric_row(r: Any, names: list[str], first: int | None) -> list[str]:
     return cells
 
 
+def _step(row: ArtifactRow, step_key: str) -> str:
+    return row.name if row.key is None else f"{row.name} ({step_key} {row.key})" if row.name else str(row.key)
+
+
 def _images_section(rows: list[ArtifactRow], links: dict[str, str], step_key: str) -> str:
-    if not rows:
-        return "### Images\n\nNo images compared."
-    extra = list(dict.fromkeys(k for r in rows for k, v in r.details.items() if _is_number(v)))
-    headers = [step_key, "identical", "differing pixels", "bbox", "SSIM", *(k.replace("_", " ") for k in extra), "note"]
-    body = [[str(r.key), _yes_no(r.identical), _num(r.differing_pixels, "d"), _bbox(r.bbox), _num(r.ssim, ".4f"),
-             *(_num(r.details.get(k), "d") for k in extra), _inline(r.missing or "")] for r in sorted(rows, key=lambda r: r.key)]
+    """Images: pixels, where they differ, how similar; a thumbnail of the telling one."""
+    images = sorted((r for r in rows if r.image or not r.name), key=_order)
+    if not images:
+        return "" if rows else "### Artifacts\n\nNo artifacts compared."
+    extra = list(dict.fromkeys(k for r in images for k, v in r.details.items() if _is_number(v)))
+    headers = ["image", "identical", "differing pixels", "bbox", "SSIM", *(k.replace("_", " ") for k in extra), "note"]
+    body = [[_inline(_step(r, step_key)), _yes_no(r.identical), _num(r.differing_pixels, "d"), _bbox(r.bbox),
+             _num(r.ssim, ".4f"), *(_num(r.details.get(k), "d") for k in extra), _inline(r.missing or "")]
+            for r in images]
     return "\n\n".join(p for p in ["### Images", _table(headers, body), _thumbnails(rows, links, step_key)] if p)
+
+
+def _files_section(rows: list[ArtifactRow]) -> str:
+    """Other artifacts (a model.pt, a log file): identical, or where their bytes first differ."""
+    files = sorted((r for r in rows if r.name and not r.image), key=_order)
+    if not files:
+        return ""
+    body = [[_inline(r.name), _file_state(r)] for r in files]
+    return "\n\n".join(["### Files", _table(["file", "compared by bytes"], body)])
+
+
+def _file_state(row: ArtifactRow) -> str:
+    if row.identical:
+        return "identical"
+    if row.missing:
+        return _inline(row.missing)
+    where = f", first difference at byte {row.first_difference}" if row.first_difference is not None else ""
+    return f"differs{where}"
+
+
+def _texts_section(texts: list[TextComparison]) -> str:
+    """Printed text compared verbatim: identical, or the first line where it differs, both sides."""
+    if not texts:
+        return ""
+    body = [[_inline(t.name), "identical" if t.identical else f"differs from line {t.first_difference}",
+             _inline(t.baseline if t.baseline is not None else DASH) if not t.identical else "",
+             _inline(t.candidate if t.candidate is not None else DASH) if not t.identical else ""] for t in texts]
+    return "\n\n".join(["### Printed text", _table(["text", "compared verbatim", "baseline", "candidate"], body)])
 
 
 def _thumbnails(rows: list[ArtifactRow], links: dict[str, str], step_key: str) -> str:
     if not any(links.get(role) for role in IMAGE_ROLES):
         return ""
     row = shown_row(rows)
-    caption = "first differing" if any(not r.identical for r in rows) else "last, all identical"
-    cells = [f"![{role} {step_key} {row.key}]({links[role]})" if links.get(role) else DASH for role in IMAGE_ROLES]
-    lines = [f"{step_key.capitalize()} {row.key} ({caption}):", "", _table(list(IMAGE_ROLES), [cells])]
+    if row is None:
+        return ""
+    caption = "first differing" if any(not r.identical for r in rows if r.image) else "last, all identical"
+    what = _inline(_step(row, step_key))
+    cells = [f"![{role} {what}]({links[role]})" if links.get(role) else DASH for role in IMAGE_ROLES]
+    lines = [f"{what} ({caption}):", "", _table(list(IMAGE_ROLES), [cells])]
     if links.get("heatmap"):
         key = f" ![heatmap key]({links['heatmap_key']})" if links.get("heatmap_key") else ""
         lines += ["", HEATMAP_WORDS + key]
@@ -392,7 +436,7 @@ def _timing_row(c: CandidateVerdict, doc: CompareDocument, phase: str) -> list[s
     value = ratios.speedup(v, base, cand)
     ratio = (f"{hint:.2f}× ({ratios.INDICATIVE})" if hint is not None else WITHHELD if ratios.contradicted(v, base, cand)
              else _num(value, ".2f") + ("×" if value is not None else ""))
-    return [phase, _measure(phase, base.median if base else None), _measure(phase, cand.median if cand else None),
+    return [doc.task.label(phase), _measure(phase, base.median if base else None), _measure(phase, cand.median if cand else None),
             ratio, _ci(v.ci) if value is not None else DASH, _num(v.p_value if v else None, ".3g"),
             _inline(v.verdict) if v else DASH, "yes" if v and v.unstable else ""]
 
@@ -412,9 +456,9 @@ def _environment(doc: CompareDocument) -> str:
     rows += [["`evalharness`", f"{h.version}" + (f" ({h.commit[:12]})" if h.commit else "")],
              ["`source`", _inline(doc.source)], ["`task file sha256`", doc.task.toml_sha256[:16]]]
     parts = ["## Environment", _table(["key", "value"], rows), "Command run for each branch:",
-             _fence(" ".join(doc.task.command), "sh")]
+             _fence(shlex.join(doc.task.command), "sh")]
     if h.command_line:
-        parts += ["Harness command line:", _fence(" ".join(h.command_line), "sh")]
+        parts += ["Harness command line:", _fence(shlex.join(h.command_line), "sh")]
     return "\n\n".join(parts)
 
 

@@ -283,7 +283,8 @@ def task_info(plan: Plan) -> TaskInfo:
     judging = plan.task.judging
     return TaskInfo(name=plan.task.name, preset=plan.config.preset, params=plan.config.params,
                     command=command_template(plan.config), toml_sha256=plan.task.toml_sha256,
-                    phases=list(judging.phases), primary_phase=judging.primary, step_key=plan.task.step_key)
+                    phases=list(judging.phases), primary_phase=judging.primary, step_key=plan.task.step_key,
+                    labels=dict(judging.labels))
 
 
 def settings(plan: Plan, rounds_run: int) -> Settings:

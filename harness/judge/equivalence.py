@@ -57,10 +57,15 @@ def _first_divergent(base: dict[int, dict], cand: dict[int, dict], tol: float) -
 
 
 def window(base: dict[int, dict], cand: dict[int, dict], centre: int | None, width: int = 3) -> list[LossRow]:
-    """The rows around the first divergence (or the first and last few when equal)."""
-    keys = sorted(base)
-    chosen = keys[:width] + keys[-width:] if centre is None else [k for k in keys if centre - width < k <= centre + width]
-    return [LossRow(key=k, baseline=base[k], candidate=cand.get(k)) for k in sorted(set(chosen))]
+    """The logged steps around the first divergence — `width` logged steps either side, whatever the interval
+    between them (every step, every tenth) — or the first and last few when all agree."""
+    keys = sorted(set(base) | ({centre} if centre is not None else set()))
+    if centre is None:
+        chosen = keys[:width] + keys[-width:]
+    else:
+        at = keys.index(centre)
+        chosen = keys[max(0, at - width + 1):at + width + 1]
+    return [LossRow(key=k, baseline=base.get(k, {}), candidate=cand.get(k)) for k in sorted(set(chosen))]
 
 
 def compare_metrics(base: list[dict[str, float]], cand: list[dict[str, float]], step_key: str,
