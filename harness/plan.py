@@ -89,6 +89,7 @@ class Plan:
     store_budget: store.StoreBudget = field(default_factory=store.StoreBudget)  # bytes the store may still take
     diffs: dict[str, tuple[str, list[Flag]]] = field(default_factory=dict)  # candidate → (diffstat, flagged lines)
     run_timeout_s: float | None = None  # set from the baseline's first run (schedule.derived_timeout)
+    python_paths: dict[str, object] = field(default_factory=dict)  # the runs' interpreter: prefixes, sys.path
     baseline_artifacts: dict[str, int] | None = None  # its first run's artifact sizes by name (store.unused_by_judge)
 
     @property
@@ -259,7 +260,7 @@ def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan
         lock.release()
         raise
     return Plan(opts, config, source, checkouts, root, inputs, env, environment, configs, attempts, taken.rejected,
-                confinement, manifests, lock, reads, diffs=diff_facts(source, shas[opts.baseline], shas, opts.candidates,
+                confinement, manifests, lock, reads, python_paths=python_paths, diffs=diff_facts(source, shas[opts.baseline], shas, opts.candidates,
                                                                       config.task))
 
 

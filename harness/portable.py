@@ -20,13 +20,16 @@ from harness.results import CompareDocument
 
 WORK_ALIAS = "<work-dir>"
 SANDBOX_ALIAS = "<sandbox>"
+PYTHON_ALIAS = "<python>"
 #: A run's sandbox, whichever harness process made it (executors/sandbox.new_sandbox).
 SANDBOX = re.compile(re.escape(str(SCRATCH)) + r"/evalharness-\d+/[0-9a-f]{12}(?![\w.-])")
 
 
-def aliases(work_dir: Path) -> dict[str, str]:
-    """Absolute path → alias, longest first (the work folder usually lies inside the current one)."""
-    found = {str(work_dir.resolve()): WORK_ALIAS, str(Path.cwd()): ".", str(Path.home()): "~"}
+def aliases(work_dir: Path, python: dict[str, object] | None = None) -> dict[str, str]:
+    """Absolute path → alias, longest first (the work folder usually lies inside the current one); the runs'
+    interpreter's prefixes (a traceback's site-packages paths) become `<python>`."""
+    prefixes = {str(python[k]): PYTHON_ALIAS for k in ("prefix", "base_prefix") if python and python.get(k)}
+    found = {**prefixes, str(work_dir.resolve()): WORK_ALIAS, str(Path.cwd()): ".", str(Path.home()): "~"}
     usable = {path: alias for path, alias in found.items() if path not in ("/", "")}
     return dict(sorted(usable.items(), key=lambda item: len(item[0]), reverse=True))
 

@@ -11,7 +11,9 @@ file `evalharness init` proposes for the repository.
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from pathlib import Path
 
 import git
@@ -23,6 +25,7 @@ from harness.commands.compare import run_compare
 from harness.executors.sandbox import choose
 from harness.judge.verdicts import exit_code
 from harness.plan import CompareOptions
+from harness.tasks import load_task, render_command, resolve
 from plain_trainer import SCRIPT, TASK_TOML, VARIANTS, variant
 
 QUICK = "equivalent, speed not judged (one run each)"
@@ -115,3 +118,34 @@ def test_init_proposes_a_task_that_gives_the_same_verdicts(own_repo: Path, tmp_p
     opts = CompareOptions(baseline="main", candidates=list(EXPECTED), repo=str(own_repo), task=str(out),
                           work_dir=tmp_path / "work", quick=True, variants=0, threads=1)
     assert_expected(verdicts_of(run_compare(opts).doc))
+
+
+# --------------------------------------------------------------------------- #
+# The seed's own script: its command line verbatim, nothing added
+# --------------------------------------------------------------------------- #
+
+SEED_COMMAND = ("python3 ./draw-poly-while-training.py --input ./centered_ring.png --shape [100]*20 --epochs 30 "
+                "--seed 12345678 --points 5050 --save-interval 10")
+
+
+def test_the_builtin_task_runs_the_seeds_command_line_verbatim() -> None:
+    """The blog post's command, flag for flag: no --device, no --output-dir (the device is chosen by the
+    environment, the images found where the script writes them)."""
+    config = resolve(load_task(None), "seed", [])
+    assert shlex.join(render_command(config.task, {**config.params, "python": "python3"})) == shlex.join(
+        shlex.split(SEED_COMMAND))
+
+
+def test_a_script_with_exactly_the_seeds_flags_runs_through_the_builtin_task(fake_repo: Path, tmp_path: Path) -> None:
+    """tests/fake_trainer.py parses exactly the seed's flags (argparse refuses any other) and writes into
+    ./outputs by default, as the seed's script does."""
+    opts = CompareOptions(baseline="base", candidates=["same", "rng"], repo=str(fake_repo), work_dir=tmp_path,
+                          preset="small", quick=True, variants=0, threads=1)
+    doc = run_compare(opts).doc
+    assert verdicts_of(doc) == {"same": (QUICK, IDENTICAL), "rng": (
+        "NOT equivalent", "training trajectory changed: RNG stream or initialisation perturbed")}
+    for meta in tmp_path.glob("runs/*/*/rep-000/meta.json"):
+        seen = json.loads(meta.read_text())
+        assert "--device" not in seen["command"] and "--output-dir" not in seen["command"]
+        assert seen["env"]["CUDA_VISIBLE_DEVICES"] == ""  # the CPU chosen without a flag; in the run key too
+        assert seen["run_key"]["env"]["CUDA_VISIBLE_DEVICES"] == ""

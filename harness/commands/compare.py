@@ -57,7 +57,7 @@ def run_compare(opts: CompareOptions, executor: Executor | None = None, config: 
         log.info("run folder %s (confinement: %s)", plan.run_root, plan.confinement.level)
         execution = execute_plan(plan, executor)
         doc = analyse(plan, execution, harness_info(), source_label(opts))
-        doc = portable.scrub_document(doc, portable.aliases(plan.opts.work_dir))
+        doc = portable.scrub_document(doc, portable.aliases(plan.opts.work_dir, plan.python_paths))
         export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
     finally:
         if own and hasattr(executor, "close"):
