@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -273,12 +274,29 @@ def outside_log(events: list[Event], wall_s: float) -> float:
     return max(0.0, wall_s - (events[-1].ts - events[0].ts))
 
 
+#: What a process says when the confinement refused it something: no permission, a read-only mount, no network.
+DENIED = re.compile(r"\[Errno (?:13|1|30|101)\] (?:Permission denied|Operation not permitted|Read-only file system|"
+                    r"Network is unreachable)(?:: '[^']*')?")
+SANDBOX_WORDS = ("the run may write only beneath its sandbox and read only its inputs, interpreter and system "
+                 "files; no network")
+
+
+def sandbox_denial(stderr_tail: str, spec: RunSpec) -> str | None:
+    """Under confinement, a run that failed on a refusal: said as that, not as an unexplained crash."""
+    if spec.confinement.level == "none":
+        return None
+    found = DENIED.findall(stderr_tail)
+    return f"denied by the sandbox: {found[-1]} ({SANDBOX_WORDS})" if found else None
+
+
 def collect(spec: RunSpec, task: Task, params: dict[str, str], outcome: Outcome, captured: Captured) -> RunResult:
     """The result.json content for one run, from the harness's stamps and its stored copies only."""
     events, log_problems = parse_log(spec.run_dir, task)
     phases, clock_problems = timing(events, task, params)
     stderr_tail = tail(spec.run_dir / C.STDERR_FILE) if outcome.status != C.STATUS_OK else ""
+    denied = sandbox_denial(stderr_tail, spec) if outcome.status != C.STATUS_OK else None
     detail = [outcome.detail] if outcome.detail else []
+    detail += [denied] if denied else []
     return RunResult(
         label=spec.label, name=spec.name, sha=spec.sha, rep=spec.rep, key=spec.key, status=status_of(outcome, task),
         returncode=outcome.returncode, wall_s=outcome.wall_s, cpu_s=outcome.cpu_s,

@@ -10,6 +10,7 @@ CLONES_DIR = "clones"
 RUNS_DIR = "runs"
 CACHE_DIR = "cache"  # stored results across compares, by run key (harness/cache.py)
 INPUTS_DIR = "inputs"
+TASK_COPY_DIR = "task"  # the task file's folder, copied for the runs when its command names {task_dir}
 
 META_FILE = "meta.json"
 RESULT_FILE = "result.json"

@@ -43,6 +43,12 @@ def fresh_source(plan: Plan, spec: RunSpec, dest: Path) -> None:
         raise InfraError(f"cannot make a clean copy of commit {spec.sha[:12]} in {dest}")
 
 
+def named_paths(params: dict[str, str]) -> tuple[Path, ...]:
+    """Files or folders a parameter names by absolute path (a dataset the user points at): declared inputs,
+    so the run may read them."""
+    return tuple(Path(v) for v in params.values() if v.startswith("/") and Path(v).exists())
+
+
 #: Stands for the run's output folder in a rendered command until the run's sandbox exists.
 OUTPUT_PLACEHOLDER = "{output_dir}"
 
@@ -59,7 +65,8 @@ def prepare(plan: Plan, spec: RunSpec) -> RunSpec:
     token = reaper.new_token()
     env = sandbox.run_env(spec.env, box / "home", box / "tmp", token)
     argv = [arg.replace(OUTPUT_PLACEHOLDER, str(box / "output")) for arg in spec.argv]
-    inputs = tuple(p for p in (plan.run_root / C.INPUTS_DIR,) if p.is_dir())
+    inputs = (*(p for p in (plan.run_root / C.INPUTS_DIR, plan.task_copy) if p is not None and p.is_dir()),
+              *named_paths(plan.config_of(spec.label).params))
     return replace(spec, cwd=box / "src", argv=argv, env=env, token=token, sandbox_dir=box, writable=(box,),
                    readable=(*plan.reads, *inputs), confinement=plan.confinement, max_rss_mb=plan.opts.max_rss_mb,
                    origin=spec)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -89,6 +90,7 @@ class Plan:
     store_budget: store.StoreBudget = field(default_factory=store.StoreBudget)  # bytes the store may still take
     diffs: dict[str, tuple[str, list[Flag]]] = field(default_factory=dict)  # candidate → (diffstat, flagged lines)
     run_timeout_s: float | None = None  # set from the baseline's first run (schedule.derived_timeout)
+    task_copy: Path | None = None  # the task's folder as the runs see it ({task_dir})
     python_paths: dict[str, object] = field(default_factory=dict)  # the runs' interpreter: prefixes, sys.path
     baseline_artifacts: dict[str, int] | None = None  # its first run's artifact sizes by name (store.unused_by_judge)
 
@@ -130,7 +132,8 @@ class Plan:
                 "python": self.opts.python, "versions": {k: env.get(k) for k in VERSION_KEYS},
                 "machine": {k: env.get(k) for k in MACHINE_KEYS}, "device": self.device,
                 "threads": self.opts.threads, "env": self.env,
-                "max_rss_mb": self.opts.max_rss_mb, "sandbox": self.confinement.key}
+                "max_rss_mb": self.opts.max_rss_mb, "sandbox": self.confinement.key,
+                **({"task_dir": key_digest(trees.manifest(self.task_copy))} if self.task_copy else {})}
 
     def release(self) -> None:
         """Let the next compare into the run folder."""
@@ -204,8 +207,31 @@ def export_trees(source: Path, shas: dict[str, str], root: Path, python: str,
 
 def check_command(config: TaskConfig, inputs: dict[str, str], python: str, root: Path, device: str) -> None:
     """Render the command once with real values: a shell-unsafe parameter is refused now, not at run 7."""
-    values = {**config.params, **inputs, "python": python, "output_dir": str(root / C.OUTPUT_DIR), "device": device}
+    values = {**config.params, **inputs, "python": python, "output_dir": str(root / C.OUTPUT_DIR), "device": device,
+              "task_dir": str(root / C.TASK_COPY_DIR)}
     render_command(config.task, values)
+
+
+#: The most a task folder copied for {task_dir} may hold.
+MAX_TASK_COPY = 64 << 20
+
+
+def copy_task_folder(task: Task, root: Path) -> Path | None:
+    """The task file's folder, copied into the compare's folder when its command names {task_dir} (helper
+    scripts beside the TOML): runs read that copy, never the user's folder it came from."""
+    if not any("{task_dir}" in arg for arg in task.command):
+        return None
+    files = [p for p in task.folder.rglob("*") if p.is_file() and not {".git", C.WORK_DIR} & set(p.parts)]
+    size = sum(p.stat().st_size for p in files)
+    if size > MAX_TASK_COPY:
+        raise UsageProblem(f"the task's folder {task.folder} holds {size >> 20} MiB: {{task_dir}} copies it for the "
+                           "runs; put the task file and its helpers in a folder of their own")
+    target = root / C.TASK_COPY_DIR
+    trees.remove(target)
+    for path in files:
+        (target / path.relative_to(task.folder)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.relative_to(task.folder))
+    return target
 
 
 def source_commits(opts: CompareOptions, config: TaskConfig, work_dir: Path,
@@ -254,13 +280,14 @@ def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan
     try:
         checkouts, manifests = export_trees(source, shas, root, opts.python, env)
         inputs = config.task.hooks.prepare_inputs(config, checkouts[opts.baseline].path, root / C.INPUTS_DIR)
+        task_copy = copy_task_folder(config.task, root)
         for name in [opts.baseline, *opts.candidates]:
             check_command(configs.get(name, config), inputs, opts.python, root, environment["device"])
     except BaseException:
         lock.release()
         raise
     return Plan(opts, config, source, checkouts, root, inputs, env, environment, configs, attempts, taken.rejected,
-                confinement, manifests, lock, reads, python_paths=python_paths, diffs=diff_facts(source, shas[opts.baseline], shas, opts.candidates,
+                confinement, manifests, lock, reads, task_copy=task_copy, python_paths=python_paths, diffs=diff_facts(source, shas[opts.baseline], shas, opts.candidates,
                                                                       config.task))
 
 

@@ -30,6 +30,7 @@ def run_spec(plan: Plan, label: str, rep: int) -> RunSpec:
     co = plan.checkout_of(label)
     run_dir = plan.run_root / layout.rep_dir(label, rep, co.sha)
     values = {**plan.config_of(label).params, **plan.inputs, "python": plan.opts.python,
+              "task_dir": str(plan.task_copy or ""),
               "output_dir": isolation.OUTPUT_PLACEHOLDER, "device": plan.device}
     key = plan.run_key(label)
     preload = plan.task.preload if warm_start(plan) else ()

@@ -149,6 +149,7 @@ def stop_if_baseline_broken(plan: Plan, label: str, result: RunResult) -> None:
     a task that compares no outputs (a race) only loses that baseline's times."""
     if label == plan.opts.baseline and not result.ok and plan.task.judging.outputs:
         tail = result.stderr_tail.strip().splitlines()
-        raise InfraError(f"the baseline run {result.status} ({tail[-1] if tail else 'no stderr'}); "
+        why = next((p for p in result.problems if p.startswith("denied by the sandbox")), None)
+        raise InfraError(f"the baseline run {result.status} ({why or (tail[-1] if tail else 'no stderr')}); "
                          f"nothing to compare against — see {plan.run_root}")
 

@@ -328,8 +328,15 @@ LATE_IMAGES = _replace(END_OF_MAIN, """
 TIMING_GAMES = {"burst": BURST, "late": LATE_IMAGES, "honest": TIMED.replace(FIRST_LINE, "# same\n" + FIRST_LINE, 1)}
 
 
+#: Needs something the sandbox refuses: a file outside its folder.
+DENIED = '''
+    open("/etc/evalharness-denied", "w")
+'''
+
+
 HOSTILE = {
     "poison": _after_args(POISON),
+    "denied": _after_args(DENIED),
     "tamper": _replace(END_OF_MAIN, TAMPER + END_OF_MAIN, _pixel(SCRIPT)),
     "linker": _replace(END_OF_MAIN, LINKER + END_OF_MAIN, _pixel(SCRIPT)),
     "forge": _replace("SLEEP_PER_EPOCH = 0.0", "SLEEP_PER_EPOCH = 0.1", _after_args(FORGE)),

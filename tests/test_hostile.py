@@ -396,6 +396,8 @@ def test_a_candidate_exact_only_for_the_benchmark_seed_is_caught_on_a_variant(ho
         ("memhog", {"max_rss_mb": 200.0}, "over the memory cap",
          r"^peak RSS \d+ MB over the --max-rss cap of 200 MB \(killed with SIGKILL\)$"),
         ("crash", {}, "crashed", r"^crashed: RuntimeError: CUDA error: an illegal memory access was encountered$"),
+        ("denied", {}, "crashed", r"^crashed: denied by the sandbox: \[Errno 13\] Permission denied: "
+                                  r"'/etc/evalharness-denied' \(the run may write only beneath its sandbox"),
     ],
 )
 def test_bad_output_is_that_candidates_verdict(hostile_repo: Path, tmp_path: Path, branch: str, options: dict,
@@ -795,3 +797,11 @@ def test_a_shuffle_perturbed_off_the_presets_seed_is_caught_on_a_variant(tmp_pat
     found, why = verdict(doc, "offseed")
     assert found == "NOT equivalent" and re.match(r"differs on variant seed=\d+, .*points=\d{4}: training trajectory"
                                                   r" changed", why), why
+
+
+def test_a_baseline_the_sandbox_refuses_says_so(hostile_repo: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["compare", "--repo", str(hostile_repo), "--work-dir", str(tmp_path / "w"),
+                                       "--report", str(tmp_path / "r.md"), "--preset", "small", "denied", "same",
+                                       "--quick", "--variants", "0"])
+    assert result.exit_code == 2 and "Error: the baseline run crashed (denied by the sandbox: [Errno 13] Permission " \
+        "denied: '/etc/evalharness-denied' (the run may write only beneath its sandbox" in result.output, result.output

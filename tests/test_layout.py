@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -27,3 +28,73 @@ def test_the_generic_modules_are_really_scanned() -> None:
     names = {p.relative_to(HARNESS).as_posix() for p in generic_modules()}
     assert {"collect.py", "judge/equivalence.py", "rounds.py", "tasks/__init__.py", "tasks/base.py"} <= names
     assert not any(re.match(r"tasks/polytope/", n) for n in names)
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(HARNESS.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
+    """The harness modules a module imports, wherever in it (a function-level import is a dependency too),
+    except under `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                   for n in ast.walk(node)}
+    name, found = _module(path), set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+            base = ".".join([*package[:len(package) - node.level + 1], *([node.module] if node.module else [])]) \
+                if node.level else node.module or ""
+            found |= {base, *(f"{base}.{a.name}" for a in node.names)}
+    return {m for m in found if m in known and m != name}
+
+
+def import_cycles() -> list[list[str]]:
+    """Strongly connected groups of harness modules (Tarjan): each one is an import circle."""
+    paths = {_module(p): p for p in HARNESS.rglob("*.py") if "source" not in p.relative_to(HARNESS).parts}
+    graph = {m: _imports(p, set(paths)) for m, p in paths.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                cycles.append(sorted([v, *group]))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_import_circle_anywhere() -> None:
+    """The driver asks the judge; the judge never imports the driver back (nor any module a circle)."""
+    assert import_cycles() == []
+
+
+def test_the_judge_imports_nothing_that_runs() -> None:
+    paths = {_module(p): p for p in HARNESS.rglob("*.py")}
+    runners = {"harness.schedule", "harness.rounds", "harness.runner", "harness.variants", "harness.isolation",
+               "harness.executors", "harness.cache", "harness.checkout", "harness.trees"}
+    for name, path in paths.items():
+        if name.startswith("harness.judge"):
+            assert not (_imports(path, set(paths)) & runners), name

@@ -149,3 +149,27 @@ def test_a_script_with_exactly_the_seeds_flags_runs_through_the_builtin_task(fak
         assert "--device" not in seen["command"] and "--output-dir" not in seen["command"]
         assert seen["env"]["CUDA_VISIBLE_DEVICES"] == ""  # the CPU chosen without a flag; in the run key too
         assert seen["run_key"]["env"]["CUDA_VISIBLE_DEVICES"] == ""
+
+
+WRAPPER = """\
+import runpy, sys
+print("wrapped by the task's helper", flush=True)
+sys.argv = ["train.py", *sys.argv[1:]]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+def test_a_helper_beside_the_task_file_runs_through_task_dir(own_repo: Path, tmp_path: Path) -> None:
+    """{task_dir}: the task file's folder, copied for the runs (they never read the user's folder itself)."""
+    folder = tmp_path / "my-task"
+    folder.mkdir()
+    (folder / "wrap.py").write_text(WRAPPER)
+    toml = TASK_TOML.replace('command = ["{python}", "train.py",', 'command = ["{python}", "{task_dir}/wrap.py",')
+    (folder / "task.toml").write_text(toml)
+    opts = CompareOptions(baseline="main", candidates=["comment", "samples"], repo=str(own_repo), task=str(folder),
+                          work_dir=tmp_path / "work", quick=True, variants=0, threads=1, start="warm")
+    doc = run_compare(opts).doc
+    assert verdicts_of(doc)["comment"] == (QUICK, IDENTICAL)
+    assert verdicts_of(doc)["samples"][0] == "NOT equivalent"
+    log = next((tmp_path / "work").glob("runs/*/comment-*/rep-000/stdout.txt")).read_text()
+    assert log.startswith("wrapped by the task's helper")

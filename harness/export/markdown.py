@@ -246,7 +246,8 @@ def _summary(doc: CompareDocument) -> str:
 
 def _summary_row(c: CandidateVerdict, phases: list[str], doc: CompareDocument) -> list[str]:
     verdict = _inline(c.verdict) if c.status == "ok" or c.status in c.verdict else f"{_inline(c.verdict)} ({c.status})"
-    return [f"**{c.name}**", _sha(c.sha), verdict, _yes_no(c.images_identical), _yes_no(c.losses_match),
+    return [f"**{c.name}**", _sha(c.sha), verdict, _yes_no(c.images_identical) if c.images else DASH,
+            _yes_no(c.losses_match),
             *(_candidate_cell(c, p, doc) for p in phases), _num(c.peak_rss_mb, ".0f")]
 
 

@@ -46,7 +46,7 @@ class Judgement:
 
     def fields(self) -> dict[str, object]:
         return {"losses": self.losses, "images": self.images, "texts": self.texts, "losses_match": self.losses.match,
-                "images_identical": equivalence.images_identical(self.images), "equivalent": self.equivalent,
+                "images_identical": all(r.identical for r in self.images), "equivalent": self.equivalent,
                 "diagnosis": self.diagnosis}
 
 
@@ -321,6 +321,9 @@ def document_warnings(plan: Plan, execution: Execution, tol_warnings: list[str])
         warnings += speed.instability_warnings(base, timing_runs(results, base), plan.opts.threshold,
                                                speed.time_phases(plan.task.judging), plan.opts.rounds)
         warnings += speed.busy_warnings(base, timing_runs(results, base))
+    if plan.task.artifact_globs and results[base] and not results[base][0].artifacts and results[base][0].ok:
+        warnings.append(f"artifacts.glob {', '.join(plan.task.artifact_globs)} matched no file the baseline wrote "
+                        f"(in its {plan.task.artifact_root}): no artifact was compared")
     if (problem := integrity.clock_problem(results.get(base, []))) is not None:
         warnings.append(f"baseline: {problem}; phase comparisons are not meaningful")
     return warnings + execution.variant_warnings

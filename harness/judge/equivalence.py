@@ -177,8 +177,9 @@ def images_identical(rows: list[ArtifactRow]) -> bool:
 
 
 def artifacts_agree(rows: list[ArtifactRow], task: Task) -> bool:
-    """Every artifact identical — vacuously so for a task whose runs write none."""
-    return images_identical(rows) if task.artifact_globs else not rows
+    """Every artifact either side wrote is identical (vacuously so when neither wrote one: the document then
+    warns that the task's pattern matched nothing the baseline wrote)."""
+    return all(r.identical for r in rows)
 
 
 def diagnose_artifacts(rows: list[ArtifactRow], task: Task) -> str:
@@ -207,7 +208,8 @@ def failure(cand: RunResult, timeout_s: float) -> str | None:
         said = next((p for p in cand.problems if p.startswith("timed out after")), f"timed out after {timeout_s:g}s")
         return said + (f": {tail[-1]}" if tail else "")
     if cand.status == C.STATUS_CRASHED:
-        return f"crashed: {tail[-1] if tail else why or 'no stderr'}"
+        denied = next((p for p in cand.problems if p.startswith("denied by the sandbox")), None)
+        return f"crashed: {denied or (tail[-1] if tail else why or 'no stderr')}"
     if cand.status != C.STATUS_OK:
         return cand.outcome or why or cand.status
     return None

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import filecmp
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from harness.tasks.base import ArtifactComparison
+
+
+@dataclass(frozen=True)
+class ArtifactComparison:
+    """What a comparer found for one pair of artifacts (paths are filled in by the judge)."""
+
+    identical: bool
+    differing_pixels: int | None = None
+    bbox: list[int] | None = None
+    ssim: float | None = None
+    heatmap_written: bool = False
+    details: dict[str, Any] | None = None
+    first_difference: int | None = None  # byte offset of the first difference (files compared as bytes)
 
 
 class UnreadableArtifact(ValueError):

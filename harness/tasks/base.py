@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import UsageProblem
+from harness.judge import images
+from harness.judge.images import ArtifactComparison
 
 if TYPE_CHECKING:
     from harness.results import ArtifactRow
@@ -32,19 +34,6 @@ class Event:
     ts: float  # seconds: when the harness received the line (its own clock, never the run's)
     values: dict[str, str]
     log_ts: float | None = None  # the line's own timestamp (seconds since the epoch): a cross-check only
-
-
-@dataclass(frozen=True)
-class ArtifactComparison:
-    """What a comparer found for one pair of artifacts (paths are filled in by the judge)."""
-
-    identical: bool
-    differing_pixels: int | None = None
-    bbox: list[int] | None = None
-    ssim: float | None = None
-    heatmap_written: bool = False
-    details: dict[str, Any] | None = None
-    first_difference: int | None = None  # byte offset of the first difference (files compared as bytes)
 
 
 def default_validate(params: dict[str, str]) -> None:
@@ -86,8 +75,6 @@ def default_phases(events: list[Event], params: dict[str, str]) -> dict[str, flo
 
 def default_compare_artifact(base: Path, cand: Path, heatmap: Path, tolerance: int) -> ArtifactComparison:
     """Images by decoded pixels, anything else by bytes (and where they first differ)."""
-    from harness.judge import images
-
     if base.suffix.lower() == ".png" and cand.suffix.lower() == ".png":
         return images.compare_pngs(base, cand, heatmap, tolerance)
     offset = first_byte_difference(base, cand)
