@@ -3,8 +3,8 @@
   --part seed   the seed preset, baseline vs gemini, claude, gemini-first, fused: runs, wall time and
                 verdicts, capped at 10 rounds, against the fixed 10-round schedule of before (6 labels x 10 = 60 runs)
   --part demo   the README's two demo commands on the default preset, each from an empty work folder
-  --part start  warm vs cold start of the correctness runs: the 3-branch demo with one timing round
-                (round 0, the held-out variants, one cold timed round), alternating --start warm/cold
+  --part start  warm vs cold start of a compare without timing rounds: the 3-branch demo with --quick
+                (round 0 and the held-out variants), alternating --start warm/cold
 
 Usage (from the repository root): python tests/benchmarks/bench_sequential.py --part demo
 The seed part takes ~10-15 minutes on 2 cores; `--report` keeps its markdown/JSON.
@@ -69,13 +69,13 @@ def demo() -> None:
 
 
 def start_modes(pairs: int = 2) -> None:
-    """The correctness runs' share of a compare, warm-started or not (one timing round, so little else)."""
-    print("\n## --start warm vs cold: compare baseline gemini claude --repeat 1 (empty work folder each)")
+    """A compare of correctness runs only, warm-started or not (a timed compare starts every run cold)."""
+    print("\n## --start warm vs cold: compare baseline gemini claude --quick (empty work folder each)")
     walls: dict[str, list[float]] = {"warm": [], "cold": []}
     for _ in range(pairs):
         for mode in walls:
             with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
-                doc, wall, runs = compare(DEMOS[0], Path(tmp), ["--repeat", "1", "--start", mode])
+                doc, wall, runs = compare(DEMOS[0], Path(tmp), ["--quick", "--start", mode])
                 starts = [json.loads(p.read_text())["start"] for p in Path(tmp).glob("runs/*/*/rep-000/result.json")]
             walls[mode].append(wall)
             print(f"  --start {mode}: {wall:.1f} s, {runs} runs, round 0 started {sorted(set(starts))}, "
