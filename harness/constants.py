@@ -29,6 +29,7 @@ TREES_DIR = ".trees"                  # per-compare pristine trees, copied into 
 LOCK_FILE = ".lock"
 VARIANTS_DIR = "variants"
 COMPARE_JSON = "compare.json"
+FACTS_FILE = "judge.json"  # what the judge reads besides the results (results.CompareFacts)
 HEATMAP_DIR = "heatmaps"
 
 PATCH_SUFFIX = ".patch"

@@ -430,6 +430,72 @@ class CompareDocument(Record):
 
 
 # --------------------------------------------------------------------------- #
+# What the judge is given: the facts of a compare, stored beside its runs
+# --------------------------------------------------------------------------- #
+
+FACTS_SCHEMA = "evalharness.facts/1"
+
+
+class DiffFacts(Record):
+    """A candidate's diff against the baseline, as the plan found it (the judge runs no git)."""
+
+    diffstat: str = ""
+    flags: list[Flag] = []
+
+
+class AttemptFacts(Record):
+    """Who wrote a candidate that came in as an attempt."""
+
+    name: str
+    agent: str | None = None
+    attempt: int | None = None
+    reference: bool = False
+
+
+class CompareFacts(Record):
+    """judge.json: everything the judge reads besides the runs' own result.json files — the compare as planned
+    and as run. `judge.analyse.judge_folder` turns a run folder into its compare.json from this file and the
+    results alone, byte for byte; the compare itself goes the same way."""
+
+    schema_id: ClassVar[str] = FACTS_SCHEMA
+    schema_: str = Field(default=FACTS_SCHEMA, alias="schema")
+    created: str
+    harness: HarnessInfo
+    source: str
+    task_path: str
+    task_sha256: str
+    preset: str | None
+    params: dict[str, str]
+    baseline: str
+    candidates: list[str]
+    labels: list[str]  # baseline, its twin when timed, candidates
+    shas: dict[str, str]
+    quick: bool
+    rounds: int
+    threshold: float
+    timeout_s: float
+    threads: int
+    fail_on: str | None = None
+    device: str
+    environment: dict[str, Any]
+    diffs: dict[str, DiffFacts] = {}
+    attempts: list[AttemptFacts] = []
+    rejected: dict[str, str] = {}  # attempt → why it never ran
+    runs: dict[str, list[str]] = {}  # label → its repetitions' folders (relative), in round order
+    notes: dict[str, str] = {}  # candidate → why its timing stopped
+    rounds_run: int = 0
+    variants: list[dict[str, str]] = []
+    findings: dict[str, str] = {}  # candidate → how it differed on a held-out variant
+    variant_warnings: list[str] = []
+    aliases: dict[str, str] = {}  # machine path → alias, applied to every string of the document
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, by_alias=True)
+
+
+# --------------------------------------------------------------------------- #
 # Many attempts per agent
 # --------------------------------------------------------------------------- #
 
@@ -466,7 +532,7 @@ def json_schema(model: type[Record]) -> dict[str, Any]:
     return schema
 
 
-SCHEMA_FILES = {"run.schema.json": RunResult, "compare.schema.json": CompareDocument}
+SCHEMA_FILES = {"run.schema.json": RunResult, "compare.schema.json": CompareDocument, "judge.schema.json": CompareFacts}
 
 
 def write_schema_files(folder: Path = SCHEMA_DIR) -> list[Path]:

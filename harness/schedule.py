@@ -24,6 +24,7 @@ from harness import constants as C
 from harness import runner, variants
 from harness.errors import InfraError
 from harness.execution import Execution
+from harness.facts import case_of
 from harness.executors import Executor
 from harness.judge import analyse, stats
 from harness.plan import Plan
@@ -45,7 +46,7 @@ def execute_plan(plan: Plan, executor: Executor) -> Execution:
     variants.check(plan, executor, run, plan.opts.variants, progress)
     if plan.opts.quick:
         return run
-    for warning in analyse.clock_warnings(plan, run.results):
+    for warning in analyse.clock_warnings(case_of(plan), run.results):
         log.warning("%s", warning)
     remaining = timing_gate(plan, run)
     for round_no in range(1, plan.opts.rounds + 1):
@@ -85,7 +86,7 @@ def timing_gate(plan: Plan, run: Execution) -> list[str]:
     remaining = []
     for name in plan.opts.candidates:
         reason = "NOT equivalent on a held-out variant" if name in run.findings else \
-            analyse.not_timed_reason(plan, run.results, name)
+            analyse.not_timed_reason(case_of(plan), run.results, name)
         if reason is None:
             remaining.append(name)
         else:
@@ -126,9 +127,9 @@ def stop_reason(plan: Plan, run: Execution, name: str, round_no: int, looking: b
     last = run.results[name][-1]
     if not last.ok:
         return f"timing stopped: a run {last.status} in round {round_no}"
-    if analyse.run_differs(plan, run.results, name, last) is not None:
+    if analyse.run_differs(case_of(plan), run.results, name, last) is not None:
         return f"timing stopped: NOT equivalent, timed round {round_no} differs from the baseline"
-    state = analyse.timing_state(plan, run.results, name, final=round_no == plan.opts.rounds) if looking else "open"
+    state = analyse.timing_state(case_of(plan), run.results, name, final=round_no == plan.opts.rounds) if looking else "open"
     return stop_note(state, round_no, plan.opts.rounds)
 
 

@@ -31,6 +31,7 @@ from harness import constants as C
 from harness.errors import UsageProblem
 from harness.execution import Execution, Results
 from harness.executors import Executor
+from harness.facts import case_of
 from harness.judge import analyse
 from harness.jsonio import write_json
 from harness.plan import Plan
@@ -115,7 +116,7 @@ def matched_round_one(plan: Plan, results: Results, tol: Tolerance) -> list[str]
     """Candidates worth checking further: their first run is ok and equals the baseline's."""
     base = results[plan.opts.baseline][0]
     return [name for name in plan.opts.candidates
-            if results.get(name) and analyse.judge_run(plan, name, base, results[name][0], tol).equivalent]
+            if results.get(name) and analyse.judge_run(case_of(plan), name, base, results[name][0], tol).equivalent]
 
 
 def check_one(plan: Plan, executor: Executor, variant: dict[str, str], names: list[str], tol: Tolerance,
@@ -128,7 +129,7 @@ def check_one(plan: Plan, executor: Executor, variant: dict[str, str], names: li
         run.variant_warnings.append(f"variant {describe(variant)} skipped: the baseline run {base.status} on it")
         return
     for name in names:
-        found = analyse.judge_run(vplan, name, base, done[name], tol)
+        found = analyse.judge_run(case_of(vplan), name, base, done[name], tol)
         if not found.equivalent:
             run.findings[name] = f"differs on variant {describe(variant)}: {found.diagnosis}"
 
@@ -137,7 +138,7 @@ def check(plan: Plan, executor: Executor, run: Execution, n: int, progress: Prog
     """Call after the equivalence round: n held-out variants for every candidate that matched so far."""
     if n <= 0 or not plan.task.variants or not run.results.get(plan.opts.baseline):
         return
-    tol, _ = analyse.baseline_tolerance(plan, run.results)
+    tol, _ = analyse.baseline_tolerance(case_of(plan), run.results)
     names = matched_round_one(plan, run.results, tol)
     if not names:
         return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -51,8 +53,31 @@ def test_committed_seed_document_is_read_as_compare_2_and_written_back_unchanged
 
 
 def test_a_wrong_schema_version_is_named() -> None:
-    with pytest.raises(ValueError, match="schema 'evalharness.run/1', expected 'evalharness.run/2'"):
+    with pytest.raises(ValueError, match="schema 'evalharness.run/1', expected 'evalharness.run/3'"):
         RunResult.from_json('{"schema": "evalharness.run/1"}')
     with pytest.raises(ValueError, match="schema 'evalharness.compare/4', expected 'evalharness.compare/3' or "
                                          "'evalharness.compare/2' "):
         CompareDocument.from_json('{"schema": "evalharness.compare/4"}')
+
+
+REJUDGE = """
+import sys
+from pathlib import Path
+from harness.commands.compare import document_of
+sys.stdout.write(document_of(Path(sys.argv[1])).to_json())
+"""
+
+
+def test_a_stored_run_folder_is_judged_again_to_the_same_document(fake_repo: Path, tmp_path: Path) -> None:
+    """The judge is a function of the run folder: judge.json and the results. In a fresh interpreter, with
+    nothing of the compare in memory, it gives back compare.json byte for byte."""
+    opts = CompareOptions(baseline="base", candidates=["same", "rng", "slow"], repo=str(fake_repo), preset="small",
+                          work_dir=tmp_path / "work", repeat=2, variants=0, threads=1)
+    done = run_compare(opts)
+    stored = (done.run_root / "compare.json").read_text()
+    again = subprocess.run([sys.executable, "-c", REJUDGE, str(done.run_root)], capture_output=True, text=True,
+                           check=True, cwd=Path(__file__).resolve().parents[1])
+    assert again.stdout == stored
+    facts = json.loads((done.run_root / "judge.json").read_text())
+    assert facts["schema"] == "evalharness.facts/1" and set(facts["runs"]) == {"base", "base.self", "same", "rng",
+                                                                                  "slow"}

@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tabulate import tabulate
 
 from harness import constants as C
-from harness import checkout, export, layout, portable
+from harness import checkout, export, facts, layout, portable
 from harness.commands import harness_info
 from harness.executors import Executor, make_executor
 from harness.export import caveats
-from harness.judge.analyse import analyse
+from harness.judge.analyse import judge_folder, load_case
 from harness.judge.leaderboard import has_agents
 from harness.plan import CompareOptions, plan_compare, resolve_config
 from harness.export import ratios
@@ -56,14 +57,21 @@ def run_compare(opts: CompareOptions, executor: Executor | None = None, config: 
     try:
         log.info("run folder %s (confinement: %s)", plan.run_root, plan.confinement.level)
         execution = execute_plan(plan, executor)
-        doc = analyse(plan, execution, harness_info(), source_label(opts))
-        doc = portable.scrub_document(doc, portable.aliases(plan.opts.work_dir, plan.python_paths))
+        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        aliases = portable.aliases(plan.opts.work_dir, plan.python_paths)
+        facts.store(plan, execution, harness_info(), source_label(opts), created, aliases)
+        doc = document_of(plan.run_root)
         export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
     finally:
         if own and hasattr(executor, "close"):
             executor.close()
         plan.release()
     return CompareRun(doc, plan.run_root)
+
+
+def document_of(run_root: Path) -> CompareDocument:
+    """A compare's document from its run folder alone (judge.json and the results), machine paths aliased."""
+    return portable.scrub_document(judge_folder(run_root), load_case(run_root).facts.aliases)
 
 
 def report_names(opts: CompareOptions) -> str:
