@@ -25,7 +25,7 @@ from harness.executors import Outcome, RunSpec
 from harness.results import PrintedText, RunResult
 from harness.store import Captured
 from harness.tasks import Task, TextSpec
-from harness.tasks.base import Event
+from harness.tasks.base import Event, to_float
 
 MAX_LOG_PROBLEMS = 5
 MAX_TAIL_CHARS = 300
@@ -113,7 +113,7 @@ def metrics(events: list[Event], task: Task) -> list[dict[str, float]]:
         seen[(e.kind, e.key)] = n = seen.get((e.kind, e.key), 0) + 1
         prefix, suffix = (f"{e.kind}." if several else ""), (f"#{n}" if n > 1 else "")
         point = points.setdefault(e.key, {task.step_key: float(e.key)})
-        point.update({f"{prefix}{k}{suffix}": _float(v) for k, v in e.values.items() if k != task.step_key})
+        point.update({f"{prefix}{k}{suffix}": to_float(v) for k, v in e.values.items() if k != task.step_key})
     return [points[k] for k in sorted(points)]
 
 
@@ -131,13 +131,6 @@ def builtin_phases(events: list[Event], task: Task) -> dict[str, float | None]:
 def phases_of(events: list[Event], task: Task, params: dict[str, str]) -> dict[str, float | None]:
     """The built-in phases, and the task's own (its `phases` hook) on top."""
     return {**builtin_phases(events, task), **task.hooks.phases(events, params)}
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")
 
 
 def _disagreement(by_harness: float | None, by_log: float | None) -> float:

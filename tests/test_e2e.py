@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from harness.cli import main
 
+pytestmark = pytest.mark.slow  # real subprocesses by the dozen: `pytest -m 'not slow'` skips them locally
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -48,6 +48,8 @@ from harness.results import CompareDocument, RunResult
 from hostile_trainer import DETECTORS, HOSTILE, LEAK_PORT, LEAK_SOCKET, TIMED, TIMING_GAMES
 from scripted import Behaviour, polytope_run
 
+pytestmark = pytest.mark.slow  # real subprocesses by the dozen: `pytest -m 'not slow'` skips them locally
+
 QUICK = "equivalent, speed not judged (one run each)"
 IDENTICAL = "outputs identical to the baseline"
 RNG = "training trajectory changed: RNG stream or initialisation perturbed"

@@ -20,6 +20,8 @@ from harness.executors.ray import CACHE_DIR, RayExecutor
 from harness.plan import CompareOptions
 from harness.results import RunResult
 
+pytestmark = pytest.mark.slow  # real subprocesses by the dozen: `pytest -m 'not slow'` skips them locally
+
 STORE_BYTES = 80 * 1024 * 1024  # Ray's object store minimum is 75 MiB; the runs ship kilobytes
 
 

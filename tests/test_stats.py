@@ -136,6 +136,7 @@ def test_per_look_alpha_is_pocock_over_the_looks():
     assert stats.per_look_alpha(0.05, 5, 3) == 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("draw, low, high", [("normal", 0.035, 0.065), ("t3", 0.0, 0.065)])
 def test_peeking_at_every_look_keeps_the_overall_rate_near_alpha(draw, low, high):
     """Null sequences, the real paired t-test at every look 5..20 at the per-look level: the chance of any
@@ -329,6 +330,7 @@ def test_an_effect_only_the_final_look_can_call_is_not_futile():
                         max_n=20)
 
 
+@pytest.mark.slow
 def test_noisy_real_effects_are_found_more_often_than_not_and_equal_ones_stay_rare():
     """8 % noise per run (the real power compares' training epochs saw ±6-25 %): 10 % slower is declared in
     most sequences, equal ones almost never (measured: 47/60 and 2/100; with Bonferroni looks and the

@@ -11,10 +11,9 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import UsageProblem
 from harness.judge import images
@@ -34,6 +33,14 @@ class Event:
     ts: float  # seconds: when the harness received the line (its own clock, never the run's)
     values: dict[str, str]
     log_ts: float | None = None  # the line's own timestamp (seconds since the epoch): a cross-check only
+
+
+def to_float(text: str) -> float:
+    """A number a log printed; NaN when it is none (a garbled line is that run's problem, not an error)."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
 
 
 def default_validate(params: dict[str, str]) -> None:
@@ -123,18 +130,63 @@ def default_sweep_summary(table: Any, grid_keys: list[str]) -> str:
     return ""
 
 
+# --------------------------------------------------------------------------- #
+# The contracts: what each hook is called with and must return
+# --------------------------------------------------------------------------- #
+
+
+class Validate(Protocol):
+    def __call__(self, params: dict[str, str], /) -> None:
+        """Raise UsageProblem for a parameter combination the script would refuse."""
+
+
+class PrepareInputs(Protocol):
+    def __call__(self, config: TaskConfig, baseline_tree: Path, dest: Path, /) -> dict[str, str]:
+        """Write the inputs every branch reads into `dest`; return parameter → the file's path."""
+
+
+class Phases(Protocol):
+    def __call__(self, events: list[Event], params: dict[str, str], /) -> dict[str, float | None]:
+        """Phase → seconds, from the harness-stamped events of one run (None: not logged)."""
+
+
+class CompareArtifact(Protocol):
+    def __call__(self, base: Path, cand: Path, heatmap: Path, tolerance: int, /) -> ArtifactComparison:
+        """One artifact against the baseline's (a heatmap may be written); raise UnreadableArtifact if undecodable."""
+
+
+class DiagnoseArtifacts(Protocol):
+    def __call__(self, rows: list[ArtifactRow], /) -> str:
+        """One sentence on why the artifacts differ (metrics are equal)."""
+
+
+class DiagnoseDivergence(Protocol):
+    def __call__(self, step_key: str, first: int, max_diff: float, /) -> str:
+        """One sentence on what a first metric divergence at `first` means."""
+
+
+class SweepAxis(Protocol):
+    def __call__(self, point: dict[str, str], /) -> tuple[str, float] | None:
+        """The plot's x axis for a grid point: (label, value), or None."""
+
+
+class SweepSummary(Protocol):
+    def __call__(self, table: Any, grid_keys: list[str], /) -> str:
+        """Words under a sweep's table (the seed's own numbers beside ours, say)."""
+
+
 @dataclass(frozen=True)
 class Hooks:
     """The task-specific callables every stage asks; defaults where the task has none."""
 
-    validate: Callable[[dict[str, str]], None] = default_validate
-    prepare_inputs: Callable[..., dict[str, str]] = default_prepare_inputs
-    phases: Callable[[list[Event], dict[str, str]], dict[str, float | None]] = default_phases
-    compare_artifact: Callable[[Path, Path, Path, int], ArtifactComparison] = default_compare_artifact
-    diagnose_artifacts: Callable[[list[Any]], str] = default_diagnose_artifacts
-    diagnose_divergence: Callable[[str, int, float], str] = default_diagnose_divergence
-    sweep_axis: Callable[[dict[str, str]], tuple[str, float] | None] = default_sweep_axis
-    sweep_summary: Callable[[Any, list[str]], str] = default_sweep_summary
+    validate: Validate = default_validate
+    prepare_inputs: PrepareInputs = default_prepare_inputs
+    phases: Phases = default_phases
+    compare_artifact: CompareArtifact = default_compare_artifact
+    diagnose_artifacts: DiagnoseArtifacts = default_diagnose_artifacts
+    diagnose_divergence: DiagnoseDivergence = default_diagnose_divergence
+    sweep_axis: SweepAxis = default_sweep_axis
+    sweep_summary: SweepSummary = default_sweep_summary
 
 
 def load_hooks(task_path: Path, hooks_file: str | None) -> Hooks:

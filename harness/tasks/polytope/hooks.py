@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.errors import UsageProblem
 from harness.judge import images
-from harness.tasks.base import ArtifactComparison, Event, default_prepare_inputs, locate_file
+from harness.tasks.base import ArtifactComparison, Event, default_prepare_inputs, locate_file, to_float
 
 RNG_DIAGNOSIS = "training trajectory changed: RNG stream or initialisation perturbed"
 COLLISION_DIAGNOSIS = "polytope hash merges neighbouring regions (collisions)"
@@ -112,18 +112,11 @@ def phases(events: list[Event], params: dict[str, str]) -> dict[str, float | Non
     epoch = train_epoch_seconds(events)
     vis = visualise_seconds(events)
     visualise = statistics.median(vis) if vis else None
-    reported = [_float(e.values["seconds"]) for e in events if e.kind == "visualise"]
+    reported = [to_float(e.values["seconds"]) for e in events if e.kind == "visualise"]
     interval = int(params["save_interval"])
     period = epoch * interval + visualise if epoch is not None and visualise is not None else None
     return {"train_epoch": epoch, "visualise": visualise, "period": period,
             "visualise_reported": statistics.median(reported) if reported else None}
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")
 
 
 # --------------------------------------------------------------------------- #
