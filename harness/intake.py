@@ -208,7 +208,7 @@ def rejected_verdict(attempt: Attempt, reason: str) -> CandidateVerdict:
     """The verdict of an attempt that never ran: its patch does not apply."""
     return CandidateVerdict(
         name=attempt.name, sha="", agent=attempt.agent, attempt=attempt.attempt, reference=attempt.reference,
-        status=NOT_APPLIED, verdict=reason, diagnosis="the patch does not apply to the baseline, so nothing ran",
+        status=NOT_APPLIED, outcome="not_applied", verdict=reason, diagnosis="the patch does not apply to the baseline, so nothing ran",
         equivalent=False, losses_match=False, images_identical=False, losses=MetricComparison(match=False))
 
 

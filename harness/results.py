@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, SerializerFunctionWrapHandler, ValidationError,
-                      model_serializer)
+                      model_serializer, model_validator)
 
 from harness import constants as C
 from harness.errors import UsageProblem
@@ -211,10 +211,18 @@ class Summary(Record):
 NOT_JUDGED = "not judged"
 
 
+#: A speed judgement in no words: better (faster, lower memory), worse, the same, not resolved, too short for
+#: the log's clock, or not judged at all.
+SpeedCall = Literal["better", "worse", "same", "inconclusive", "unmeasurable", "not_judged"]
+#: What a candidate's outputs came to: the same as the baseline's, not, its run failed, or it never ran.
+Outcome = Literal["equivalent", "not_equivalent", "failed", "not_applied"]
+
+
 class PhaseVerdict(Record):
     """The speed judgement of one phase (or "not judged" with the reason)."""
 
     n: int = 0
+    call: SpeedCall = "not_judged"  # what was decided, in no words (verdict: the words, for readers)
     speedup: float | None = None  # geometric mean of the paired ratios (> 1: candidate faster / lower)
     ci: list[float | None] | None = None  # BCa bootstrap, at the per-look confidence level
     p_value: float | None = None
@@ -230,6 +238,19 @@ class PhaseVerdict(Record):
     # Not judged: the single unpaired run's ratio, an indication and never a speedup. Documents written before
     # this field kept it in `speedup` under the verdict "not judged"; exporters read both (export.ratios).
     indicative: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _call_of_older_documents(cls, data: Any) -> Any:
+        """Documents before evalharness.compare/3 kept only the words: read the call from them."""
+        if not isinstance(data, dict) or "call" in data:
+            return data
+        words = str(data.get("verdict", "not judged"))
+        call = {"faster": "better", "lower": "better", "slower": "worse", "higher": "worse",
+                "no significant difference": "same"}.get(words) or (
+            "inconclusive" if words.startswith("inconclusive") else
+            "unmeasurable" if words.startswith("speed not measurable") else "not_judged")
+        return {**data, "call": call}
 
     @model_serializer(mode="wrap")
     def _without_absent_indication(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -306,7 +327,11 @@ class CandidateVerdict(Record):
     attempt: int | None = None
     reference: bool = False  # a known-good solution shown beside the agents, not ranked among them
     status: str
-    verdict: str
+    outcome: Outcome = "not_equivalent"  # the verdict in no words: with speed_call, guard_slower, timing_trusted
+    speed_call: SpeedCall | None = None  # the primary phase's, when timing rounds judged it
+    guard_slower: str | None = None  # a guard phase that got slower while the primary did not win
+    timing_trusted: bool = True  # False: the log's clock, the wall clock or the time outside the lines disagree
+    verdict: str  # the words for all of the above (judge/verdicts.words), for readers
     diagnosis: str
     equivalent: bool
     losses_match: bool
@@ -322,6 +347,19 @@ class CandidateVerdict(Record):
     flags: list[Flag] = []
     stderr_tail: str = ""
     diffstat: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calls_of_older_documents(cls, data: Any) -> Any:
+        """Documents before evalharness.compare/3 kept only the words: read the calls from them (the one place
+        words are read back, for documents that hold nothing else)."""
+        if not isinstance(data, dict) or "outcome" in data:
+            return data
+        words, status = str(data.get("verdict", "")), str(data.get("status", "ok"))
+        outcome = "not_applied" if words.startswith("patch does not apply") else "failed" if status != "ok" else \
+            "equivalent" if data.get("equivalent") else "not_equivalent"
+        return {**data, "outcome": outcome, "timing_trusted": words != "equivalent, timing not trusted",
+                "speed_call": "worse" if "slower" in words else "better" if words.endswith("faster") else None}
     params: dict[str, str] = {}  # this contender's own parameter overrides (REF:key=value,…)
     final: dict[str, float] = {}  # the last logged step of its first run (steps, counters, final loss…)
     timing_rounds: int = 0  # paired timing rounds this candidate ran

@@ -98,3 +98,15 @@ def test_the_judge_imports_nothing_that_runs() -> None:
     for name, path in paths.items():
         if name.startswith("harness.judge"):
             assert not (_imports(path, set(paths)) & runners), name
+
+
+#: Code that decides by searching a verdict's words ("slower" in verdict, verdict == "faster", …).
+WORD_SEARCH = re.compile(r"\.verdict\s*(?:==|!=|\.startswith)|\bin\s+\w+\.verdict\b|\.verdict\s+in\s*\(")
+
+
+def test_no_decision_searches_the_words_of_a_verdict() -> None:
+    """Outcome, speed call, guard and trust are fields; the words are for readers (exporters) only."""
+    hits = [f"{p.relative_to(HARNESS)}:{n}" for p in sorted(HARNESS.rglob("*.py"))
+            if "export" not in p.relative_to(HARNESS).parts and "source" not in p.relative_to(HARNESS).parts
+            for n, line in enumerate(p.read_text().splitlines(), start=1) if WORD_SEARCH.search(line)]
+    assert hits == []

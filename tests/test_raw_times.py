@@ -104,7 +104,7 @@ def test_every_summary_and_the_speed_verdict_are_redone_from_the_samples(stored:
                                  threshold=doc.settings.threshold, alpha=doc.settings.alpha_look,
                                  noise_floor=doc.noise_floor.floors["period"], max_n=doc.settings.rounds)
     stored_verdict = same.speed["period"]
-    assert (redone["verdict"], redone["speedup"], redone["ci"], redone["p_value"]) == (
+    assert (redone.verdict, redone.speedup, redone.ci, redone.p_value) == (
         stored_verdict.verdict, stored_verdict.speedup, stored_verdict.ci, stored_verdict.p_value)
     assert stored_verdict.verdict == "faster"
 

@@ -160,8 +160,8 @@ def _sequential(base_sd: float, cand_mean: float, seed: int, threshold: float = 
         if n >= stats.MIN_ROUNDS:
             v = stats.speed_verdict(base, cand, threshold=threshold, alpha=alpha, final=n == max_rounds,
                                     max_n=max_rounds)
-            if v["settled"] or v["futile"] or n == max_rounds:
-                return v["verdict"], n
+            if v.settled or v.futile or n == max_rounds:
+                return v.verdict, n
 
 
 def test_known_equal_is_rarely_called_different_even_when_peeking():
@@ -179,31 +179,31 @@ def test_known_different_is_found_early():
 def test_settled_inside_the_band_is_no_difference():
     base = [1.0, 1.01, 0.99, 1.0, 1.0, 1.01]
     v = stats.speed_verdict(base, base, alpha=0.003)
-    assert (v["verdict"], v["settled"]) == (stats.SAME, True) and v["reason"].endswith("inside ±5.0%")
+    assert (v.verdict, v.settled) == (stats.SAME, True) and v.reason.endswith("inside ±5.0%")
 
 
 def test_noisy_and_unresolved_is_inconclusive_with_its_noise():
     base = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     cand = [0.8, 1.25, 0.9, 1.2, 0.85, 1.15]
     v = stats.speed_verdict(base, cand, alpha=0.003)
-    assert not v["settled"] and v["verdict"].startswith("inconclusive (noise ±") and not v["significant"]
+    assert not v.settled and v.verdict.startswith("inconclusive (noise ±") and not v.significant
 
 
 def test_faster_reports_the_conservative_speedup():
     v = stats.speed_verdict([1.0] * 6, [0.5, 0.49, 0.51, 0.5, 0.52, 0.48], alpha=0.003)
-    assert (v["verdict"], v["settled"]) == ("faster", True)
-    assert v["conservative"] == v["ci"][0] and 1.9 < v["conservative"] < v["speedup"]
+    assert (v.verdict, v.settled) == ("faster", True)
+    assert v.conservative == v.ci[0] and 1.9 < v.conservative < v.speedup
 
 
 def test_memory_words():
     v = stats.speed_verdict([100.0] * 6, [50.0, 50.5, 49.5, 50.0, 50.2, 49.8], alpha=0.003, words=stats.MEMORY_WORDS)
-    assert v["verdict"] == "lower"
+    assert v.verdict == "lower"
 
 
 def test_noise_floor_widens_the_band_a_difference_must_clear():
     base, cand = [1.0] * 6, [1 / 1.08 * k for k in (1.0, 1.01, 0.99, 1.0, 1.005, 0.995)]
-    assert stats.speed_verdict(base, cand, alpha=0.003)["verdict"] == "faster"
-    assert stats.speed_verdict(base, cand, alpha=0.003, noise_floor=0.10)["verdict"].startswith("inconclusive")
+    assert stats.speed_verdict(base, cand, alpha=0.003).verdict == "faster"
+    assert stats.speed_verdict(base, cand, alpha=0.003, noise_floor=0.10).verdict.startswith("inconclusive")
 
 
 def test_noise_floor_never_makes_no_difference_easier_to_claim():
@@ -211,17 +211,17 @@ def test_noise_floor_never_makes_no_difference_easier_to_claim():
     (with the floor in both bands, a real ~10 % slowdown read as 0.958x was once settled as no difference)."""
     base, cand = [1.0] * 8, [1.07 * k for k in (1.0, 1.01, 0.99, 1.0, 1.005, 0.995, 1.0, 1.01)]
     loud = stats.speed_verdict(base, cand, alpha=0.003, noise_floor=0.10)
-    assert (loud["settled"], loud["not_worse"]) == (False, False) and loud["verdict"].startswith("inconclusive")
+    assert (loud.settled, loud.not_worse) == (False, False) and loud.verdict.startswith("inconclusive")
     same = stats.speed_verdict(base, [1.01 * k for k in (1.0, 1.01, 0.99, 1.0, 1.005, 0.995, 1.0, 1.01)],
                                alpha=0.003, noise_floor=0.10)
-    assert (same["verdict"], same["settled"]) == (stats.SAME, True) and same["reason"].endswith("inside ±5.0%")
+    assert (same.verdict, same.settled) == (stats.SAME, True) and same.reason.endswith("inside ±5.0%")
 
 
 def test_too_few_rounds():
     v = stats.speed_verdict([1.0, 1.0], [0.5, 0.5])
-    assert v["verdict"] == "inconclusive (too few rounds)" and v["speedup"] == 2.0
+    assert v.verdict == "inconclusive (too few rounds)" and v.speedup == 2.0
     empty = stats.speed_verdict([], [])
-    assert empty["speedup"] is None and empty["ci"] is None
+    assert empty.speedup is None and empty.ci is None
 
 
 # --- shapes of noise ------------------------------------------------------------
@@ -314,9 +314,9 @@ def test_a_guard_that_may_still_be_slower_keeps_the_candidate_running():
 def test_bimodal_noise_around_no_effect_is_futile_but_a_real_effect_is_not():
     alpha = stats.per_look_alpha(0.05, stats.MIN_ROUNDS, 20)
     bimodal = [1.0, 1.6, 0.65, 1.5, 0.7]  # the candidate is ~0.7x or ~1.5x the baseline's time, run to run
-    assert stats.speed_verdict([1.0] * 5, bimodal, alpha=alpha, final=False, max_n=20)["futile"]
+    assert stats.speed_verdict([1.0] * 5, bimodal, alpha=alpha, final=False, max_n=20).futile
     slower = _draw(1.10, 0.03, 5, seed=3)  # 10 % slower, 3 % noise: 20 rounds could settle it
-    assert not stats.speed_verdict([1.0] * 5, slower, alpha=alpha, final=False, max_n=20)["futile"]
+    assert not stats.speed_verdict([1.0] * 5, slower, alpha=alpha, final=False, max_n=20).futile
     assert not stats.futile([0.1, -0.5, 0.6], alpha, stats.Bands.of(0.05), max_n=3)  # at the cap there is nothing to spare
 
 

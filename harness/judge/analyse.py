@@ -158,7 +158,7 @@ def not_timed_reason(case: Case, results: Results, name: str) -> str | None:
     cand = results[name][0]
     if not cand.ok:
         return cand.status
-    return None if run_differs(case, results, name, cand) is None else verdicts.NOT_EQUIVALENT
+    return None if run_differs(case, results, name, cand) is None else "NOT equivalent"
 
 
 # --------------------------------------------------------------------------- #
@@ -200,21 +200,19 @@ def timing_state(case: Case, results: Results, name: str, final: bool) -> str:
     return "futile" if speed.futile(judged, judging) else "open"
 
 
-def _speed_part(case: Case, name: str, results: Results, floor: dict[str, float], status: str,
-                equivalent: bool, note: str) -> tuple[dict[str, PhaseVerdict], str, list[str]]:
-    """(per-phase speed verdicts, the verdict words, speed warnings); no timing rounds, no speed verdict."""
+def _speed_part(case: Case, name: str, results: Results, floor: dict[str, float],
+                equivalent: bool, note: str) -> tuple[dict[str, PhaseVerdict], bool, list[str]]:
+    """(per-phase speed verdicts, were they judged over timing rounds, speed warnings)."""
     judging, phases = case.task.judging, speed.judged_phases(case.task.judging)
     base, cand = timing_runs(results, case.facts.baseline), timing_runs(results, name)
     if case.facts.quick or not cand or not equivalent:
         reason = "--quick: one run per branch" if case.facts.quick else note or "not timed"
-        judged = speed.not_judged(results[case.facts.baseline], results[name], phases, reason)
-        return judged, verdicts.verdict_text(status, equivalent, case.facts.quick, None, judging.outputs), []
+        return speed.not_judged(results[case.facts.baseline], results[name], phases, reason), False, []
     judged = speed.judge(base, cand, case.facts.threshold, floor, phases, look(case, final=True))
-    verdict = verdicts.verdict_text(status, equivalent, False, judged[judging.primary].verdict, judging.outputs)
     trade = speed.hidden_trade_off(judged, judging)
     warnings = ([trade] if trade else []) + speed.instability_warnings(
         name, cand, case.facts.threshold, speed.time_phases(judging), case.facts.rounds)
-    return judged, verdicts.guard_verdict(verdict, judged, judging), warnings
+    return judged, True, warnings
 
 
 def contradiction(case: Case, name: str, results: Results, judged: dict[str, PhaseVerdict]) -> str | None:
@@ -222,15 +220,15 @@ def contradiction(case: Case, name: str, results: Results, judged: dict[str, Pha
     the wall clock is significantly slower, or the time outside the log's lines (before the first, after the
     last) grew significantly — work done silently, its lines printed in a burst or its images drawn after them."""
     primary = case.task.judging.primary
-    if primary in C.HARNESS_PHASES or judged[primary].verdict != "faster":
+    if primary in C.HARNESS_PHASES or judged[primary].call != "better":
         return None
-    if judged["wall"].verdict == "slower":
+    if judged["wall"].call == "worse":
         return (f"{primary} {judged[primary].speedup:.2f}× faster, but the wall clock {judged['wall'].speedup:.2f}×: "
                 "slower (the log's phases do not account for the work)")
     base, cand = timing_runs(results, case.facts.baseline), timing_runs(results, name)
     outside = speed.judge(base, cand, case.facts.threshold, floors(case, results, ("outside",)), ("outside",),
                           look(case, final=True))["outside"]
-    if outside.verdict != "slower":
+    if outside.call != "worse":
         return None
     times = speed.summaries(cand, ("outside",))["outside"], speed.summaries(base, ("outside",))["outside"]
     seconds = " against ".join(f"{s.median:.2f} s" for s in times if s is not None)
@@ -254,17 +252,23 @@ def judge_candidate(case: Case, name: str, execution: Execution, tol: Tolerance,
     if fields["equivalent"] and name in execution.findings:
         fields.update(equivalent=False, diagnosis=execution.findings[name])
     note = execution.notes.get(name, "")
-    judged, verdict, warnings = _speed_part(case, name, results, floor, status, bool(fields["equivalent"]), note)
-    if fields["equivalent"]:
-        untrusted = integrity.clock_problem(cand) or contradiction(case, name, results, judged)
-        if untrusted:
-            verdict, fields["diagnosis"] = verdicts.TIMING_UNTRUSTED, f"{fields['diagnosis']}; {untrusted}"
+    judged, timed, warnings = _speed_part(case, name, results, floor, bool(fields["equivalent"]), note)
+    untrusted = (integrity.clock_problem(cand) or contradiction(case, name, results, judged)) \
+        if fields["equivalent"] else None
+    if untrusted:
+        fields["diagnosis"] = f"{fields['diagnosis']}; {untrusted}"
+    primary = judged[judging.primary] if timed else None
+    call = verdicts.Call(status, verdicts.outcome_of(status, bool(fields["equivalent"])), primary,
+                         verdicts.slower_guard(primary, judged, judging), untrusted is None, case.facts.quick,
+                         judging.outputs)
     warnings += speed.busy_warnings(name, timing_runs(results, name))  # round 0 may share the machine (--jobs)
     timing = speed.summaries(measured_runs(results, name), speed.judged_phases(judging))
     rss = timing.get(C.MEMORY_PHASE)
     diff = case.facts.diffs.get(name, DiffFacts())
     return CandidateVerdict(
-        name=name, sha=case.facts.shas[name], status=status, **fields, verdict=verdict, timing=timing,
+        name=name, sha=case.facts.shas[name], status=status, **fields, outcome=call.outcome,
+        speed_call=primary.call if primary else None, guard_slower=call.guard_slower, timing_trusted=call.trusted,
+        verdict=verdicts.words(call, judging), timing=timing,
         speed=judged, speedup=speed.speedups(judged, speed.time_phases(judging)),
         peak_rss_mb=rss.median if rss else None, stderr_tail=shown.stderr_tail, warnings=warnings,
         timing_rounds=len(timing_runs(results, name)), timing_note=note, params=_overrides(case, name),

@@ -8,14 +8,12 @@ compare) is judged by compare's own exit rule: not equivalent, or slower.
 
 from __future__ import annotations
 
-from harness import constants as C
 from harness.errors import UsageProblem
 from harness.results import CandidateVerdict, CompareDocument
 
 NONEQUIVALENT, SLOWER, NOT_FASTER = "nonequivalent", "slower", "not-faster"
 #: Weakest first: each rule fails everything the one before it fails.
 FAIL_ON = (NONEQUIVALENT, SLOWER, NOT_FASTER)
-FASTER_VERDICT = "equivalent, faster"
 
 
 def check_rule(fail_on: str) -> str:
@@ -38,11 +36,12 @@ def rule_of(doc: CompareDocument) -> str:
 
 def failure(candidate: CandidateVerdict, fail_on: str, primary: str) -> str | None:
     """Why the candidate fails the gate (one line), or None when it passes."""
-    if candidate.status != C.STATUS_OK or not candidate.equivalent:
+    if candidate.outcome != "equivalent":
         return reason(candidate)
-    if fail_on == SLOWER and "slower" in candidate.verdict:
+    slower = candidate.speed_call == "worse" or candidate.guard_slower is not None or not candidate.timing_trusted
+    if fail_on == SLOWER and slower:
         return f"{candidate.verdict}: {speed_words(candidate, primary)}"
-    if fail_on == NOT_FASTER and candidate.verdict != FASTER_VERDICT:
+    if fail_on == NOT_FASTER and (slower or candidate.speed_call != "better"):
         return f"{candidate.verdict}, required faster: {speed_words(candidate, primary)}"
     return None
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from harness.results import NOT_JUDGED, AgentRow, CandidateVerdict, CompareDocument, Leaderboard
+from harness.results import AgentRow, CandidateVerdict, CompareDocument, Leaderboard
 
 THRESHOLDS = (1.0, 1.5, 2.0)
 CONFIDENCE = 0.95
@@ -52,7 +52,7 @@ def is_fast(c: CandidateVerdict, phase: str, p: float) -> bool:
 def is_sig_fast(c: CandidateVerdict, phase: str, p: float) -> bool:
     """Equivalent, called faster, and the CI's lower end above p×."""
     v = c.speed.get(phase)
-    if not c.equivalent or v is None or v.verdict != "faster" or not v.ci or v.ci[0] is None:
+    if not c.equivalent or v is None or v.call != "better" or not v.ci or v.ci[0] is None:
         return False
     return v.ci[0] > p
 
@@ -75,7 +75,7 @@ def geomean_ci(speedups: Sequence[float]) -> tuple[float | None, list[float] | N
 def _speedup(c: CandidateVerdict, phase: str) -> float | None:
     """The judged speedup (never a single run's ratio: an older document keeps one under "not judged")."""
     v = c.speed.get(phase)
-    return v.speedup if v is not None and v.verdict != NOT_JUDGED else None
+    return v.speedup if v is not None and v.call != "not_judged" else None
 
 
 def agent_row(agent: str, attempts: list[CandidateVerdict], phase: str, thresholds: Sequence[float],

@@ -89,11 +89,12 @@ def judge_phase(base: list[float | None], cand: list[float | None], threshold: f
     sides = {"baseline": [v for v in base if v is not None], "candidate": [v for v in cand if v is not None]}
     too_short = unmeasurable(list(sides.values()), clock)
     if too_short is not None:
-        return PhaseVerdict(n=len(sides["candidate"]), verdict=too_short, reason=too_short, settled=True)
+        return PhaseVerdict(n=len(sides["candidate"]), call="unmeasurable", verdict=too_short, reason=too_short,
+                            settled=True)
     verdict = stats.speed_verdict(base, cand, threshold=threshold, alpha=look.alpha, noise_floor=floor,
                                   final=look.final, words=words, max_n=look.max_rounds)
     modes = {side: m for side, values in sides.items() if (m := _bimodal(values))}
-    return PhaseVerdict(**verdict, unstable=any(_unstable(v) for v in sides.values()), modes=modes)
+    return verdict.model_copy(update={"unstable": any(_unstable(v) for v in sides.values()), "modes": modes})
 
 
 def _unstable(values: list[float]) -> bool:
@@ -232,13 +233,13 @@ BUSY_FRACTION = 0.8
 
 def hidden_trade_off(speed: dict[str, PhaseVerdict], judging: Judging) -> str | None:
     """The seed's trap: the targeted phase got faster, paid for by a guarded phase or the whole."""
-    if judging.focus is None or speed[judging.focus].verdict != "faster":
+    if judging.focus is None or speed[judging.focus].call != "better":
         return None
     focus, primary = judging.focus, judging.primary
     for guard in judging.guard:
-        if speed[guard].verdict == "slower":
+        if speed[guard].call == "worse":
             return (f"{judging.label(focus)} faster ({speed[focus].speedup:.2f}×) but {judging.label(guard)} slower "
                     f"({speed[guard].speedup:.2f}×); {judging.label(primary)} verdict: {speed[primary].verdict}")
-    if speed[primary].verdict != "faster":
+    if speed[primary].call != "better":
         return f"{judging.label(focus)} faster, but {judging.label(primary)} is not: the speed-up does not survive it"
     return None

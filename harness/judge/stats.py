@@ -22,6 +22,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from harness.results import PhaseVerdict
+
 log = logging.getLogger(__name__)
 
 #: Fewest paired rounds a verdict is attempted on (a bootstrap needs three).
@@ -226,6 +228,12 @@ class Words:
     better: str = "faster"
     worse: str = "slower"
 
+    def of(self, call: str, lo: float = 1.0, hi: float = 1.0) -> str:
+        """The words for a call (inconclusive ones say the noise the interval saw)."""
+        if call == "inconclusive":
+            return inconclusive(lo, hi)
+        return {"better": self.better, "worse": self.worse, "same": SAME}[call]
+
 
 TIME_WORDS = Words()
 MEMORY_WORDS = Words("lower", "higher")
@@ -302,7 +310,7 @@ def inconclusive(lo: float, hi: float) -> str:
 
 def speed_verdict(base: Sequence[float | None], cand: Sequence[float | None], threshold: float = 0.05,
                   alpha: float = 0.05, noise_floor: float = 0.0, final: bool = True,
-                  words: Words = TIME_WORDS, max_n: int | None = None) -> dict:
+                  words: Words = TIME_WORDS, max_n: int | None = None) -> PhaseVerdict:
     """Judge paired rounds of a lower-is-better measure; say whether the question is settled.
 
     Settled: the (1 - alpha) CI lies clear of the band 1 ± max(threshold,
@@ -318,36 +326,36 @@ def speed_verdict(base: Sequence[float | None], cand: Sequence[float | None], th
     lo, hi = ratio_ci(logs, 1 - alpha)
     p = paired_p(logs)
     bands = Bands.of(threshold, noise_floor)
-    verdict, settled, reason = _classify(speedup, (lo, hi), p, alpha, bands, final, words)
+    call, settled, reason = _classify(speedup, (lo, hi), p, alpha, bands, final)
     log.debug("speed verdict n=%d speedup=%.4f p=%.3g: %s", len(logs), speedup, p, reason)
-    return {"n": len(logs), "speedup": speedup, "ci": [lo, hi], "p_value": p, "significant": verdict in
-            (words.better, words.worse), "verdict": verdict, "reason": reason, "settled": settled,
-            "not_worse": lo >= 1 / (1 + bands.same), "futile": not settled and futile(logs, alpha, bands, max_n),
-            "conservative": lo if verdict == words.better else None}
+    return PhaseVerdict(n=len(logs), call=call, speedup=speedup, ci=[lo, hi], p_value=p,
+                        significant=call in ("better", "worse"), verdict=words.of(call, lo, hi), reason=reason,
+                        settled=settled, not_worse=lo >= 1 / (1 + bands.same),
+                        futile=not settled and futile(logs, alpha, bands, max_n),
+                        conservative=lo if call == "better" else None)
 
 
-def _too_few(logs: list[float]) -> dict:
+def _too_few(logs: list[float]) -> PhaseVerdict:
     speedup = float(math.exp(np.mean(logs))) if logs else None
-    return {"n": len(logs), "speedup": speedup, "ci": None, "p_value": None, "significant": False,
-            "verdict": "inconclusive (too few rounds)", "reason": f"n={len(logs)} < {MIN_N} paired rounds",
-            "settled": False, "conservative": None}
+    return PhaseVerdict(n=len(logs), call="inconclusive", speedup=speedup, verdict="inconclusive (too few rounds)",
+                        reason=f"n={len(logs)} < {MIN_N} paired rounds")
 
 
-def _classify(speedup: float, ci: tuple[float, float], p: float, alpha: float, bands: Bands, final: bool,
-              words: Words) -> tuple[str, bool, str]:
-    """(verdict, settled, reason): clear of the difference band, inside the no-difference band, or neither."""
+def _classify(speedup: float, ci: tuple[float, float], p: float, alpha: float, bands: Bands,
+              final: bool) -> tuple[str, bool, str]:
+    """(call, settled, reason): clear of the difference band, inside the no-difference band, or neither."""
     lo, hi = ci
     upper, lower, band = 1 + bands.differ, 1 / (1 + bands.differ), bands.differ
     detail = f"{speedup:.3f}× CI [{lo:.3f}, {hi:.3f}] p={p:.2g}"
     if p < alpha and lo > upper:
-        return words.better, True, f"{detail}: clear of ±{band:.1%}"
+        return "better", True, f"{detail}: clear of ±{band:.1%}"
     if p < alpha and hi < lower:
-        return words.worse, True, f"{detail}: clear of ±{band:.1%}"
+        return "worse", True, f"{detail}: clear of ±{band:.1%}"
     if 1 / (1 + bands.same) <= lo and hi <= 1 + bands.same:
-        return SAME, True, f"{detail}: inside ±{bands.same:.1%}"
+        return "same", True, f"{detail}: inside ±{bands.same:.1%}"
     if final and p < alpha and (lo > 1 or hi < 1) and not lower <= speedup <= upper:
-        return (words.better if speedup > 1 else words.worse), False, f"{detail}: significant, CI overlaps ±{band:.1%}"
-    return inconclusive(lo, hi), False, f"{detail}: not resolved at ±{band:.1%}"
+        return ("better" if speedup > 1 else "worse"), False, f"{detail}: significant, CI overlaps ±{band:.1%}"
+    return "inconclusive", False, f"{detail}: not resolved at ±{band:.1%}"
 
 
 def modes(samples: Sequence[float]) -> list[dict] | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from harness import constants as C
-from harness.results import CandidateVerdict, PhaseVerdict, RunResult
+from harness.results import CandidateVerdict, Outcome, PhaseVerdict, RunResult
 from harness.tasks import Judging
 
 NOT_EQUIVALENT = "NOT equivalent"
@@ -26,32 +27,56 @@ def worst_status(results: Sequence[RunResult]) -> str:
     return next((s for s in C.STATUS_RANK if s in seen), next((s for s in seen if s != C.STATUS_OK), C.STATUS_OK))
 
 
-def verdict_text(status: str, equivalent: bool, quick: bool, primary: str | None, outputs: bool = True) -> str:
-    """One verdict per state, worst first: failed, not equivalent, then the primary phase's speed word.
+@dataclass(frozen=True)
+class Call:
+    """A candidate's verdict in no words: what its runs came to, what its speed came to, and whether its
+    timing can be believed. `words` says it; the exit status and the gate read the fields, never the words."""
+
+    status: str
+    outcome: Outcome
+    speed: PhaseVerdict | None = None  # the primary phase's judgement (None: no timing rounds judged it)
+    guard_slower: str | None = None  # a guarded phase that got slower, while the primary did not win
+    trusted: bool = True
+    quick: bool = False
+    outputs: bool = True  # False: contenders compute differently by design (a race)
+
+
+def outcome_of(status: str, equivalent: bool) -> Outcome:
+    return "failed" if status != C.STATUS_OK else "equivalent" if equivalent else "not_equivalent"
+
+
+def slower_guard(call: PhaseVerdict | None, speed: dict[str, PhaseVerdict], judging: Judging) -> str | None:
+    """The seed's rule: a guarded phase (training) may not get slower unless the primary phase decided the
+    question itself (faster or slower)."""
+    if call is None or call.call in ("better", "worse"):
+        return None
+    return next((g for g in judging.guard if speed[g].call == "worse"), None)
+
+
+def words(call: Call, judging: Judging) -> str:
+    """One verdict per state, worst first: failed, not equivalent, timing not trusted, then the speed word.
 
     A task whose contenders compute differently by design (outputs = false)
     drops the "equivalent, " prefix: only status and speed are judged.
     """
-    if status != C.STATUS_OK:
-        return FAILURE_WORDS.get(status, status)
-    if not equivalent:
+    if call.outcome == "failed":
+        return FAILURE_WORDS.get(call.status, call.status)
+    if call.outcome != "equivalent":
         return NOT_EQUIVALENT
-    if quick:
-        return NOT_JUDGED_QUICK if outputs else "finished, speed not judged (one run each)"
-    return f"{'equivalent, ' if outputs else ''}{primary or 'speed not judged'}"
-
-
-def guard_verdict(verdict: str, speed: dict[str, PhaseVerdict], judging: Judging) -> str:
-    """The seed's rule: a guarded phase (training) may not get slower unless the primary phase still wins."""
-    if verdict in (FASTER, SLOWER) or not verdict.startswith("equivalent, "):
-        return verdict
-    slower = [g for g in judging.guard if speed[g].verdict == "slower"]
-    return f"equivalent, slower {judging.label(slower[0])}" if slower else verdict
+    prefix = "equivalent, " if call.outputs else ""
+    if not call.trusted:
+        return TIMING_UNTRUSTED
+    if call.quick:
+        return NOT_JUDGED_QUICK if call.outputs else "finished, speed not judged (one run each)"
+    if call.guard_slower is not None:
+        return f"{prefix}slower {judging.label(call.guard_slower)}"
+    return f"{prefix}{call.speed.verdict if call.speed is not None else 'speed not judged'}"
 
 
 def is_failure(candidate: CandidateVerdict) -> bool:
     """Not equivalent, crashed, timed out, slower in any judged sense, or timed by a clock that lies."""
-    return not candidate.equivalent or "slower" in candidate.verdict or candidate.verdict == TIMING_UNTRUSTED
+    return (candidate.outcome != "equivalent" or candidate.speed_call == "worse"
+            or candidate.guard_slower is not None or not candidate.timing_trusted)
 
 
 def exit_code(candidates: Sequence[CandidateVerdict]) -> int:
