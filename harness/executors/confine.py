@@ -190,9 +190,11 @@ def enter_pid_namespace() -> None:
         return
     uid, gid = os.geteuid(), os.getegid()
     unshare(CLONE_NEWUSER | CLONE_NEWPID)
+    prctl(PR_SET_DUMPABLE, 1)  # a non-dumpable process's /proc/self is root's: it could not write its own maps
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    prctl(PR_SET_DUMPABLE, 0)
 
 
 def _beneath(path: str, folder: str) -> bool:
