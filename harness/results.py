@@ -14,6 +14,7 @@ environment block).
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -204,7 +205,15 @@ class Summary(Record):
     mean: float
     min: float
     max: float
-    spread: float
+    spread: float | None  # (max - min) / median; None when unbounded (a median of 0 with values apart)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unbounded_spread(cls, data: Any) -> Any:
+        """JSON has no infinity: an unbounded spread is written as null, and read back as one."""
+        if isinstance(data, dict) and isinstance(data.get("spread"), float) and not math.isfinite(data["spread"]):
+            return {**data, "spread": None}
+        return data
 
 
 #: The verdict of a phase no timing rounds judged (--quick, or a candidate the equivalence round settled).

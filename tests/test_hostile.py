@@ -119,21 +119,28 @@ def alive(pid: int) -> bool:
     return state not in "ZX"
 
 
+def run_tokens(work: Path) -> set[bytes]:
+    """The process tokens of every run of the compares under `work` (each run's meta.json records its own)."""
+    return {f"{sandbox.TOKEN_VAR}={json.loads(p.read_text())['env'][sandbox.TOKEN_VAR]}".encode()
+            for p in work.glob("**/rep-*/meta.json") if sandbox.TOKEN_VAR in p.read_text()}
+
+
 def survivors(work: Path) -> list[int]:
-    """Processes of a run still alive: any process that carries a run's token, or works in a sandbox or on the
-    work folder (a run's pids as it printed them are its namespace's, meaningless out here)."""
-    found = []
+    """Processes of this test's runs still alive: any that carries one of their tokens, or works on the work
+    folder (a run's pids as it printed them are its namespace's, meaningless out here; and other harnesses
+    on this machine are not this test's business)."""
+    tokens, found = run_tokens(work), []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             where = os.readlink(entry / "cwd")
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            environ = (entry / "environ").read_bytes()
+            environ = set((entry / "environ").read_bytes().split(b"\0"))
         except OSError:
             continue
-        ours = (where.startswith((str(work), str(sandbox.SCRATCH / "evalharness-"))) or str(work) in cmdline
-                or sandbox.TOKEN_VAR.encode() in environ) and "zygote.py" not in cmdline
+        ours = (where.startswith(str(work)) or str(work) in cmdline or bool(tokens & environ)) \
+            and "zygote.py" not in cmdline
         if ours and alive(int(entry.name)):
             found.append(int(entry.name))
     return found
