@@ -1,0 +1,110 @@
+"""Shipping a run folder to another machine and back (remote.py), without Ray.
+
+remote.py's functions are plain Python: a real prepared run is shipped
+through them here and run with the real LocalExecutor in another folder, and
+must land exactly as a local run of the same spec leaves its folders.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from harness import constants as C
+from harness import layout, runner
+from harness.executors import Outcome, RunSpec, remote
+from harness.executors.local import LocalExecutor
+from harness.plan import CompareOptions, plan_compare
+from harness.rounds import run_spec
+
+
+class Recorder:
+    """Hands each spec to `inner`, noting the spec it was given."""
+
+    name = "recorder"
+
+    def __init__(self, inner: LocalExecutor) -> None:
+        self.inner, self.specs = inner, []
+
+    def run(self, spec: RunSpec) -> Outcome:
+        self.specs.append(spec)
+        return self.inner.run(spec)
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def unstamped(text: bytes) -> list[str]:
+    """Log lines without their clock time (the trainer's asctime differs between two runs)."""
+    return [re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", "", line) for line in text.decode().splitlines()]
+
+
+def test_a_shipped_run_lands_as_a_local_run_leaves_its_folders(fake_repo: Path, tmp_path: Path) -> None:
+    opts = CompareOptions(baseline="base", candidates=["same"], repo=str(fake_repo), work_dir=tmp_path / "work",
+                          quick=True, variants=0, threads=1, preset="small")
+    layout.make_work_dir(opts.work_dir)
+    plan = plan_compare(opts)
+    node = tmp_path / "node"
+    try:
+        here = runner.ready(plan, run_spec(plan, "base", 0))
+        there = runner.ready(plan, run_spec(plan, "base", 1))
+        local = LocalExecutor()
+        try:
+            ran_here = local.run(here)
+            travelling = remote.input_files(there)
+            archive = remote.archive_of(there.sandbox_dir)
+            inputs = remote.store_inputs(node, {token: Path(token).read_bytes() for token in travelling})
+            seen = Recorder(local)
+            back = remote.run_shipped(there, archive, inputs, node, seen, "node-1")
+        finally:
+            local.close()
+        # it ran in the node's folder, on the node's copy of the input, and left nothing there
+        assert travelling == list(plan.inputs.values()) and len(travelling) == 1  # the prepared input image
+        moved = seen.specs[0]
+        assert moved.cwd.is_relative_to(node) and moved.writable == (moved.sandbox_dir,)
+        assert moved.sandbox_dir.is_relative_to(node) and moved.run_dir.is_relative_to(node)
+        assert inputs[travelling[0]] in moved.argv and travelling[0] not in moved.argv
+        driver_paths = (str(there.sandbox_dir), str(plan.run_root))
+        assert not any(p in json.dumps([moved.argv, moved.env, str(moved.cwd)]) for p in driver_paths)
+        assert not (there.tree_dir / "outputs").exists() and list(node.glob("run-*")) == []
+
+        ran_there = remote.land(there, back)
+        assert (ran_there.status, ran_there.node, ran_here.status) == ("ok", "node-1", "ok")
+        assert files_of(there.sandbox_dir) == files_of(here.sandbox_dir)  # the outputs, byte for byte
+        logs_here, logs_there = files_of(here.run_dir), files_of(there.run_dir)
+        assert sorted(logs_there) == sorted(logs_here) == [C.META_FILE, C.STAMPS_FILE, C.STDERR_FILE, C.STDOUT_FILE]
+        for name in (C.STDOUT_FILE, C.STDERR_FILE):
+            assert unstamped(logs_there[name]) == unstamped(logs_here[name]), name
+        stamps = [{k: len(v) for k, v in json.loads(logs[C.STAMPS_FILE]).items()} for logs in (logs_here, logs_there)]
+        assert stamps[0] == stamps[1] and stamps[0]["stderr"] > 0
+
+        stored_here, stored_there = runner.complete(plan, here, ran_here), runner.complete(plan, there, ran_there)
+        assert stored_there.node == "node-1" and stored_there.ok and stored_there.metrics == stored_here.metrics
+        assert [(a.key, a.sha256) for a in stored_there.artifacts] == [(a.key, a.sha256) for a in stored_here.artifacts]
+        assert stored_here.artifacts
+    finally:
+        plan.release()
+
+
+def test_what_a_node_sends_lands_only_inside_the_run_folder_and_sandbox(tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    spec = RunSpec("b", "b", "0" * 40, 0, box / "src", ["true"], tmp_path / "run", {}, 5.0, sandbox_dir=box)
+    sent = remote.NodeRun(Outcome("ok", 0, 1.0, 1.0, node="n"), {C.STDOUT_FILE: b"hi\n", "../escaped": b"x"},
+                          {"output/a.png": b"png", "output/../../../also-escaped": b"x"})
+    assert remote.land(spec, sent).node == "n"
+    assert files_of(tmp_path) == {f"run/{C.STDOUT_FILE}": b"hi\n", "box/output/a.png": b"png"}
+
+
+def test_a_node_sends_back_no_more_than_the_limit_and_says_what_it_kept_back(tmp_path: Path) -> None:
+    run_dir, box = tmp_path / "run", tmp_path / "box"
+    (box / "output").mkdir(parents=True)
+    (box / "src").mkdir()
+    run_dir.mkdir()
+    (run_dir / C.STDERR_FILE).write_bytes(b"err\n")
+    (box / "output" / "big.bin").write_bytes(b"x" * 100)
+    (box / "src" / "small.txt").write_bytes(b"y" * 10)
+    files, sandbox = remote.send_back(run_dir, box, limit=50)
+    assert sandbox == {"src/small.txt": b"y" * 10}
+    assert files[C.STDERR_FILE] == b"err\n\nevalharness: not sent back from the node (over 50 bytes): big.bin\n"
