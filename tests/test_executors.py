@@ -1,5 +1,7 @@
-"""Shipping a run folder to another machine and back (remote.py), without Ray.
+"""The executor contract, and shipping a run folder without Ray.
 
+The contract is the `Executor` base class: every executor (and every test
+double) is one, so the driver never asks what an executor can do.
 remote.py's functions are plain Python: a real prepared run is shipped
 through them here and run with the real LocalExecutor in another folder, and
 must land exactly as a local run of the same spec leaves its folders.
@@ -9,27 +11,97 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
+
+import pytest
 
 from harness import constants as C
 from harness import layout, runner
-from harness.executors import Outcome, RunSpec, remote
+from harness.executors import Executor, Outcome, RunSpec, remote
 from harness.executors.local import LocalExecutor
+from harness.executors.pool import PoolExecutor
 from harness.plan import CompareOptions, plan_compare
 from harness.rounds import run_spec
 
+HARNESS = Path(__file__).resolve().parents[1] / "harness"
 
-class Recorder:
-    """Hands each spec to `inner`, noting the spec it was given."""
+
+class Recorder(Executor):
+    """Runs nothing itself: hands each spec to `inner` (or returns ok), noting the spec, the thread and calls."""
 
     name = "recorder"
 
-    def __init__(self, inner: LocalExecutor) -> None:
-        self.inner, self.specs = inner, []
+    def __init__(self, inner: Executor | None = None) -> None:
+        self.inner, self.specs, self.threads, self.calls = inner, [], [], []
 
     def run(self, spec: RunSpec) -> Outcome:
         self.specs.append(spec)
-        return self.inner.run(spec)
+        self.threads.append(threading.get_ident())
+        return self.inner.run(spec) if self.inner else Outcome("ok", 0, 0.0, 1.0, node=spec.label)
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+    def abort(self) -> None:
+        self.calls.append("abort")
+
+
+def bare_spec(tmp_path: Path, label: str) -> RunSpec:
+    return RunSpec(label, label, "0" * 40, 0, tmp_path, ["true"], tmp_path / label, {}, 5.0)
+
+
+# --------------------------------------------------------------------------- #
+# The contract
+# --------------------------------------------------------------------------- #
+
+
+def test_an_executor_without_run_cannot_be_made() -> None:
+    class NoRun(Executor):
+        name = "norun"
+
+    with pytest.raises(TypeError, match="abstract method 'run'|abstract method run"):
+        NoRun()  # type: ignore[abstract]
+
+
+def test_the_default_run_many_runs_one_by_one_in_order_and_tells_done_in_the_callers_thread(tmp_path: Path) -> None:
+    executor, heard = Recorder(), []
+    specs = [bare_spec(tmp_path, f"b{i}") for i in range(3)]
+    outcomes = executor.run_many(specs, lambda i, outcome: heard.append((i, outcome.node, threading.get_ident())))
+    me = threading.get_ident()
+    assert [o.node for o in outcomes] == ["b0", "b1", "b2"]
+    assert heard == [(0, "b0", me), (1, "b1", me), (2, "b2", me)] and executor.threads == [me] * 3
+
+
+def test_a_failing_done_stops_the_runs_not_yet_started(tmp_path: Path) -> None:
+    executor = Recorder()
+
+    def done(i: int, outcome: Outcome) -> None:
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        executor.run_many([bare_spec(tmp_path, f"b{i}") for i in range(3)], done)
+    assert [s.label for s in executor.specs] == ["b0"]
+
+
+def test_an_executor_closes_once_as_a_context_manager_and_a_pool_passes_close_and_abort_on() -> None:
+    inner = Recorder()
+    with PoolExecutor(inner, 2, cores=2) as pool:
+        pool.abort()
+    assert inner.calls == ["abort", "close"]
+
+
+def test_no_executor_is_asked_what_it_can_do() -> None:
+    """Every method the driver calls is on the base class: no getattr/hasattr on an executor anywhere."""
+    asking = re.compile(r"\b(getattr|hasattr)\(\s*(self\.)?(executor|inner|running|pool|ex)\b")
+    hits = [f"{p.relative_to(HARNESS)}:{n}" for p in sorted(HARNESS.rglob("*.py"))
+            for n, line in enumerate(p.read_text().splitlines(), start=1) if asking.search(line)]
+    assert hits == []
+
+
+# --------------------------------------------------------------------------- #
+# Shipping a run folder (remote.py), without Ray
+# --------------------------------------------------------------------------- #
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -50,16 +122,13 @@ def test_a_shipped_run_lands_as_a_local_run_leaves_its_folders(fake_repo: Path, 
     try:
         here = runner.ready(plan, run_spec(plan, "base", 0))
         there = runner.ready(plan, run_spec(plan, "base", 1))
-        local = LocalExecutor()
-        try:
+        with LocalExecutor() as local:
             ran_here = local.run(here)
             travelling = remote.input_files(there)
             archive = remote.archive_of(there.sandbox_dir)
             inputs = remote.store_inputs(node, {token: Path(token).read_bytes() for token in travelling})
             seen = Recorder(local)
             back = remote.run_shipped(there, archive, inputs, node, seen, "node-1")
-        finally:
-            local.close()
         # it ran in the node's folder, on the node's copy of the input, and left nothing there
         assert travelling == list(plan.inputs.values()) and len(travelling) == 1  # the prepared input image
         moved = seen.specs[0]

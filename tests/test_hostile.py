@@ -36,7 +36,7 @@ from fake_trainer import variant
 from harness import export, store
 from harness.cli import INTERRUPTED, main
 from harness.commands.compare import run_compare, summary_lines
-from harness.executors import Outcome, RunSpec
+from harness.executors import Executor, Outcome, RunSpec
 from harness.executors.fake import FakeExecutor, ScriptedRun
 from harness.executors.local import LocalExecutor
 from harness.executors.pool import PoolExecutor
@@ -93,7 +93,7 @@ def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(p for p, digest in before.items() if after.get(p) != digest)
 
 
-class Watchful:
+class Watchful(Executor):
     """The real LocalExecutor, plus checksums of everything outside the run's own folder before and after it."""
 
     name = "local"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from harness import constants as C
 from harness.errors import InfraError
-from harness.executors import Outcome, RunSpec, reaper, sandbox, warm
+from harness.executors import Executor, Outcome, RunSpec, reaper, sandbox, warm
 from harness.executors.logs import LogSink
 from harness.jsonio import write_json
 
@@ -246,8 +246,8 @@ def _collect(proc: Child) -> None:
             log.debug("could not reap %s: %s", proc.pid, exc)
 
 
-class LocalExecutor:
-    """This machine, one run at a time, in a confined subprocess."""
+class LocalExecutor(Executor):
+    """This machine, in a confined subprocess; `run` is safe from several threads (a PoolExecutor's)."""
 
     name = "local"
 

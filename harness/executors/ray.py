@@ -36,8 +36,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import harness
 from harness.errors import InfraError, UsageProblem
-from harness.executors import Outcome, RunSpec, remote
-from harness.executors.pool import Done
+from harness.executors import Done, Executor, Outcome, RunSpec, remote
 from harness.executors.remote import NodeRun
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ def _threads_of(spec: RunSpec) -> int:
     return max(1, int(spec.env.get("OMP_NUM_THREADS", "1")))
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Correctness runs spread over a Ray cluster; timed runs one at a time, alone on the timing node."""
 
     name = "ray"
@@ -105,7 +104,7 @@ class RayExecutor:
         return remote.land(spec, self._get(ref, spec))
 
     def run_many(self, specs: Sequence[RunSpec], done: Done | None = None) -> list[Outcome]:
-        """Correctness runs spread over every node; `done` hears of each as it lands."""
+        """Correctness runs spread over every node; `done` hears of each as it lands, in the caller's thread."""
         smallest = min(c for c in self.nodes.values() if c)
         refs = [self._submit(s, num_cpus=min(_threads_of(s), smallest), scheduling_strategy="SPREAD") for s in specs]
         index, pending = {ref: i for i, ref in enumerate(refs)}, list(refs)
