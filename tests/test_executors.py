@@ -1,7 +1,8 @@
-"""The executor contract, and shipping a run folder without Ray.
+"""The executor contract, the registry behind --executor, and shipping a run folder without Ray.
 
 The contract is the `Executor` base class: every executor (and every test
-double) is one, so the driver never asks what an executor can do.
+double) is one, so the driver never asks what an executor can do. The
+registry finds the executors of the command line by their `from_options`.
 remote.py's functions are plain Python: a real prepared run is shipped
 through them here and run with the real LocalExecutor in another folder, and
 must land exactly as a local run of the same spec leaves its folders.
@@ -9,18 +10,27 @@ must land exactly as a local run of the same spec leaves its folders.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+import subprocess
+import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 
 from harness import constants as C
 from harness import layout, runner
-from harness.executors import Executor, Outcome, RunSpec, remote
+from harness.cli import main
+from harness.errors import UsageProblem
+from harness.executors import Executor, Outcome, RunSpec, registry, remote
 from harness.executors.local import LocalExecutor
 from harness.executors.pool import PoolExecutor
+from harness.executors.ray import RayExecutor
 from harness.plan import CompareOptions, plan_compare
 from harness.rounds import run_spec
 
@@ -97,6 +107,86 @@ def test_no_executor_is_asked_what_it_can_do() -> None:
     hits = [f"{p.relative_to(HARNESS)}:{n}" for p in sorted(HARNESS.rglob("*.py"))
             for n, line in enumerate(p.read_text().splitlines(), start=1) if asking.search(line)]
     assert hits == []
+
+
+# --------------------------------------------------------------------------- #
+# The registry and the command line
+# --------------------------------------------------------------------------- #
+
+
+def test_the_executors_of_the_command_line_are_found_with_their_options() -> None:
+    assert registry.discover() == {"local": LocalExecutor, "ray": RayExecutor}
+    assert {dest: owner for dest, (owner, _) in registry.owners().items()} == {"jobs": "local", "address": "ray"}
+    for command in ("compare", "check", "sweep"):
+        params = {p.name: p for p in main.commands[command].params}
+        choice = params["executor"].type
+        assert isinstance(choice, click.Choice) and list(choice.choices) == ["local", "ray"]
+        assert {"jobs", "address"} <= set(params)
+
+
+def test_a_new_executor_is_found_without_editing_any_list() -> None:
+    class Elsewhere(Executor):
+        name, summary = "elsewhere", "a test's own machine"
+
+        @classmethod
+        def from_options(cls, settings: Mapping[str, Any], threads: int) -> Executor:
+            return cls()
+
+        def run(self, spec: RunSpec) -> Outcome:
+            raise AssertionError("not run")
+
+    try:
+        assert list(registry.discover()) == ["elsewhere", "local", "ray"]
+        assert isinstance(registry.make_executor("elsewhere"), Elsewhere)
+    finally:
+        del Elsewhere
+        gc.collect()
+    assert list(registry.discover()) == ["local", "ray"]
+
+
+@pytest.mark.parametrize(
+    "name, given, expected",
+    [
+        ("local", {}, {"jobs": 0}),
+        ("local", {"jobs": 3}, {"jobs": 3}),
+        ("ray", {}, {"address": None}),
+        ("ray", {"address": "head:6379"}, {"address": "head:6379"}),
+        ("local", {"address": "head:6379"},
+         ("--address is an option of --executor ray (a Ray cluster; pip install 'evalharness[ray]'): "
+          "use it with --executor ray")),
+        ("ray", {"jobs": 2}, "--jobs is an option of --executor local (this machine): use it with --executor local"),
+        ("rey", {}, "--executor 'rey': unknown (did you mean 'ray'?) (known: local, ray)"),
+        ("local", {"nodes": 2}, "executor option 'nodes': no executor has it"),
+    ],
+)
+def test_an_executors_settings_are_its_own_options(name: str, given: dict, expected: dict | str) -> None:
+    if isinstance(expected, dict):
+        assert registry.settings(name, given) == expected
+    else:
+        with pytest.raises(UsageProblem) as refused:
+            registry.settings(name, given)
+        assert str(refused.value) == expected
+
+
+def test_local_is_a_pool_of_local_runs_sized_by_jobs() -> None:
+    with registry.make_executor("local", {"jobs": 3}, threads=1) as executor:
+        assert isinstance(executor, PoolExecutor) and isinstance(executor.inner, LocalExecutor)
+        assert executor.jobs == 3 and executor.name == "local"
+
+
+def test_without_ray_installed_the_ray_executor_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    with pytest.raises(UsageProblem) as refused:
+        registry.make_executor("ray")
+    assert str(refused.value) == "--executor ray needs Ray: pip install 'evalharness[ray]'"
+
+
+def test_the_command_line_lists_ray_without_importing_it() -> None:
+    code = ("import sys, harness.cli; from harness.executors import registry; "
+            "print(sorted(registry.discover()), 'ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=HARNESS.parent).stdout
+    assert out.split("\n")[0] == "['local', 'ray'] False"
 
 
 # --------------------------------------------------------------------------- #

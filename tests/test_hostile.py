@@ -653,7 +653,7 @@ def test_no_signal_tells_a_checked_round_from_a_timed_one(hostile_repo: Path, tm
     detectors = sorted(DETECTORS)
     names = [f"detect-{d}" for d in detectors]
     opts = CompareOptions(baseline="base", candidates=names, repo=str(hostile_repo), work_dir=tmp_path / "work",
-                          preset="small", variants=0, threads=2, jobs=2, repeat=2)
+                          preset="small", variants=0, threads=2, executor_options={"jobs": 2}, repeat=2)
     executor = PoolExecutor(LocalExecutor(), 2, cores=2, threads=2)
     try:
         doc = run_compare(opts, executor).doc

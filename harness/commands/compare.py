@@ -13,7 +13,8 @@ from tabulate import tabulate
 from harness import constants as C
 from harness import checkout, export, layout, portable
 from harness.commands import harness_info
-from harness.executors import Executor, make_executor
+from harness.executors import Executor
+from harness.executors.registry import make_executor
 from harness.export import caveats
 from harness.judge.analyse import analyse
 from harness.judge.leaderboard import has_agents
@@ -46,7 +47,7 @@ def executor_for(opts: CompareOptions, given: Executor | None) -> AbstractContex
     """The executor given (whoever made it closes it), or the one --executor names, closed after the runs."""
     if given is not None:
         return nullcontext(given)
-    return make_executor(opts.executor, opts.jobs, opts.address, opts.threads)
+    return make_executor(opts.executor, opts.executor_options, opts.threads)
 
 
 def run_compare(opts: CompareOptions, executor: Executor | None = None, config: TaskConfig | None = None) -> CompareRun:

@@ -9,16 +9,19 @@ executor what it can do. `LocalExecutor` runs a real subprocess;
 at once; `RayExecutor` (ray.py) spreads them over a cluster, shipping run
 folders with remote.py; `FakeExecutor` plays a scripted run for tests, so
 verdict logic is tested with scripted timings instead of sleeps.
+
+An executor offered on the command line (`--executor NAME`) says so by
+defining `from_options`; registry.py finds it there, with the options it adds.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from harness.executors.sandbox import NONE, Confinement
 
@@ -78,6 +81,25 @@ class Outcome:
 Done = Callable[[int, Outcome], None]
 
 
+@dataclass(frozen=True)
+class Option:
+    """A command-line option an executor adds to `compare`, `check` and `sweep` (see registry.py).
+
+    Its value reaches the executor's `from_options` under `dest`; given with another `--executor`, it is a
+    usage error (an option that silently does nothing would let a user believe it did)."""
+
+    flag: str  # "--address"
+    help: str
+    type: Any = str  # a click type or a Python type click knows (int, str, click.IntRange(0))
+    default: Any = None
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        """The parameter's name: "--max-nodes" → "max_nodes"."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
 class Executor(abc.ABC):
     """Runs specs to completion: each run's stdout/stderr (and their arrival stamps) land in its run folder,
     its outputs in its sandbox, exactly where a local run leaves them, so the store and the judge never
@@ -91,8 +113,19 @@ class Executor(abc.ABC):
     Use an executor as a context manager, or call `close` once when done with it.
     """
 
-    #: What it is called in logs.
+    #: What it is called in logs (and, for executors on the command line, the --executor value).
     name: str = ""
+    #: A few words for --executor's help (executors on the command line).
+    summary: ClassVar[str] = ""
+    #: The options it adds to the commands that run things (executors on the command line).
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    @classmethod
+    def from_options(cls, settings: Mapping[str, Any], threads: int) -> Executor:
+        """Build the executor `--executor NAME` names from its own options' values (`settings`, by
+        `Option.dest`, defaults filled in) and the runs' thread count. Defining it puts the executor on
+        the command line (registry.py); the base class's refuses."""
+        raise TypeError(f"{cls.__name__} is not an executor of the command line (it defines no from_options)")
 
     @abc.abstractmethod
     def run(self, spec: RunSpec) -> Outcome:
@@ -134,22 +167,3 @@ class Executor(abc.ABC):
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
-
-
-def make_executor(name: str, jobs: int = 0, address: str | None = None, threads: int = 1) -> Executor:
-    """The executor named on the command line: `local` (a pool of `jobs` for correctness runs, 0: as many as
-    the cores hold at `threads` each) or `ray`."""
-    from harness.errors import UsageProblem
-
-    if name == "local":
-        if address:
-            raise UsageProblem("--address names a Ray cluster: use it with --executor ray")
-        from harness.executors.local import LocalExecutor
-        from harness.executors.pool import PoolExecutor
-
-        return PoolExecutor(LocalExecutor(), jobs, threads=threads)
-    if name == "ray":
-        from harness.executors.ray import RayExecutor
-
-        return RayExecutor(address)
-    raise UsageProblem(f"--executor {name!r}: unknown (known: local, ray)")

@@ -15,7 +15,9 @@ archive (as do input files the command names); the node runs it in a
 node-local scratch folder with the LocalExecutor and sends the run folder's
 files back, which the driver writes where a local run would have. What
 travels and where it lands is remote.py (plain Python, tested without Ray);
-this module only talks to Ray.
+this module only talks to Ray. Ray is imported when a RayExecutor is built
+(or a task runs on a node), never by importing this module: it is an
+optional extra, and the command line lists this executor without it.
 The node is recorded in every run's Outcome (and so in result.json).
 
 The nodes must be alike: the same interpreter at the same path (`--python`),
@@ -27,16 +29,13 @@ from __future__ import annotations
 import logging
 import socket
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
 import harness
 from harness.errors import InfraError, UsageProblem
-from harness.executors import Done, Executor, Outcome, RunSpec, remote
+from harness.executors import Done, Executor, Option, Outcome, RunSpec, remote
 from harness.executors.remote import NodeRun
 
 log = logging.getLogger(__name__)
@@ -49,20 +48,28 @@ CACHE_DIR = "evalharness-ray"
 # --------------------------------------------------------------------------- #
 
 
+def node_id() -> str:
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())[:12]
+
+
 def node_name() -> str:
     """host/node-id: two Ray nodes on one host (a test cluster) stay apart."""
-    return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:12]}"
+    return f"{socket.gethostname()}/{node_id()}"
 
 
 def node_cache() -> Path:
     """This node's own cache of inputs and scratch folders (never shared with another node)."""
-    root = Path(tempfile.gettempdir()) / CACHE_DIR / ray.get_runtime_context().get_node_id()[:12]
+    root = Path(tempfile.gettempdir()) / CACHE_DIR / node_id()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
 def run_on_node(spec: RunSpec, archive: bytes, inputs: dict[str, Any]) -> NodeRun:
     """A Ray task: fetch the inputs, run the shipped run folder here with the LocalExecutor, send it back."""
+    import ray
+
     from harness.executors.local import LocalExecutor
 
     cache = node_cache()
@@ -83,8 +90,17 @@ class RayExecutor(Executor):
     """Correctness runs spread over a Ray cluster; timed runs one at a time, alone on the timing node."""
 
     name = "ray"
+    summary = "a Ray cluster; pip install 'evalharness[ray]'"
+    options = (Option("--address", "The Ray cluster to use with --executor ray (default: a local Ray).",
+                      metavar="HOST:PORT"),)
+
+    @classmethod
+    def from_options(cls, settings: Mapping[str, Any], threads: int) -> Executor:
+        """`--executor ray [--address HOST:PORT]`: each run gets its threads from its spec."""
+        return cls(settings["address"])
 
     def __init__(self, address: str | None = None) -> None:
+        ray = _import_ray()
         self._owns = not ray.is_initialized()
         if self._owns:
             _connect(address)
@@ -99,12 +115,16 @@ class RayExecutor(Executor):
 
     def run(self, spec: RunSpec) -> Outcome:
         """A timed run: on the timing node, holding all of its CPUs."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         where = NodeAffinitySchedulingStrategy(node_id=self.timing_node, soft=False)
         ref = self._submit(spec, num_cpus=self.nodes[self.timing_node], scheduling_strategy=where)
         return remote.land(spec, self._get(ref, spec))
 
     def run_many(self, specs: Sequence[RunSpec], done: Done | None = None) -> list[Outcome]:
         """Correctness runs spread over every node; `done` hears of each as it lands, in the caller's thread."""
+        import ray
+
         smallest = min(c for c in self.nodes.values() if c)
         refs = [self._submit(s, num_cpus=min(_threads_of(s), smallest), scheduling_strategy="SPREAD") for s in specs]
         index, pending = {ref: i for i, ref in enumerate(refs)}, list(refs)
@@ -124,24 +144,42 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         """Disconnect (and stop the local Ray) if this executor started the connection."""
+        import ray
+
         if self._owns and ray.is_initialized():
             ray.shutdown()
 
     def _submit(self, spec: RunSpec, **options: Any) -> Any:
+        import ray
+
         task = self._task.options(max_retries=0, **options)
         return task.remote(spec, ray.put(remote.archive_of(spec.sandbox_dir or spec.run_dir)), self._input_refs(spec))
 
     def _input_refs(self, spec: RunSpec) -> dict[str, Any]:
+        import ray
+
         for token in remote.input_files(spec):
             if token not in self._inputs:
                 self._inputs[token] = ray.put(Path(token).read_bytes())
         return {token: self._inputs[token] for token in remote.input_files(spec)}
 
     def _get(self, ref: Any, spec: RunSpec) -> NodeRun:
+        import ray
+
         try:
-            return ray.get(ref)
+            back: NodeRun = ray.get(ref)
         except ray.exceptions.RayError as exc:
             raise InfraError(f"Ray could not run {spec.label} round {spec.rep + 1}: {_first_line(exc)}") from exc
+        return back
+
+
+def _import_ray() -> Any:
+    """Ray, an optional extra: a clear line when it is not installed."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageProblem("--executor ray needs Ray: pip install 'evalharness[ray]'") from None
+    return ray
 
 
 def _first_line(exc: BaseException) -> str:
@@ -151,6 +189,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _connect(address: str | None) -> None:
     """Join the cluster at `address`, or start a local Ray; ship this harness to the workers."""
+    import ray
+
     package = str(Path(harness.__file__).resolve().parent)
     try:
         ray.init(address=address, runtime_env={"py_modules": [package]}, include_dashboard=False,
