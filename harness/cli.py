@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from harness import constants as C
 from harness.environment import default_threads
@@ -123,21 +124,46 @@ def common_run_options(fn: Any) -> Any:
         click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones, run folders and the result cache."),
         click.option("--fresh", is_flag=True, help="Start new runs instead of resuming an identical earlier compare."),
         click.option("--no-cache", is_flag=True, help="Neither reuse nor store outputs of identical earlier runs (result cache)."),
-        click.option("--jobs", type=click.IntRange(0), default=0, show_default=True, help="Correctness runs at once, 0: one per core (the cores are split: jobs × threads ≤ cores); timed runs always go one at a time."),
         click.option("--start", type=click.Choice(["warm", "cold"]), default="cold", show_default=True, help="warm: in a compare without timing rounds (--quick, the equivalence gate), every run forks from a process that already imported the task's `preload` modules (torch: ~2.7 s a run saved; no times are shown, and peak RSS includes the shared imports); cold: a fresh interpreter per run. A timed compare starts every run cold."),
-        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where runs go: this machine, or a Ray cluster (pip install 'evalharness[ray]')."),
-        click.option("--address", metavar="HOST:PORT", help="The Ray cluster to use with --executor ray (default: a local Ray)."),
+        *executor_flags(),
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
+def executor_flags() -> list[Any]:
+    """--executor, offering every executor the registry finds, and each one's own options."""
+    from harness.executors import registry
+
+    known = registry.discover()
+    where = ", ".join(f"{name} ({cls.summary})" for name, cls in known.items())
+    options = [click.option("--executor", type=click.Choice(list(known)), default=registry.DEFAULT, show_default=True,
+                            help=f"Where runs go: {where}.")]
+    for cls in known.values():
+        options += [click.option(o.flag, o.dest, type=o.type, default=o.default, show_default=o.default is not None,
+                                 metavar=o.metavar, help=o.help) for o in cls.options]
+    return options
+
+
+def executor_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    """The chosen executor's own options, taken out of `kw`; another executor's option given on the command
+    line is a usage error (its value would be silently ignored)."""
+    from harness.executors import registry
+
+    ctx = click.get_current_context()
+    values = {dest: kw.pop(dest) for dest in registry.owners()}
+    given = {dest: value for dest, value in values.items()
+             if ctx.get_parameter_source(dest) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+    return call(registry.settings, kw["executor"], given)
+
+
 def _options(baseline: str, candidates: tuple[str, ...], kw: dict[str, Any], **extra: Any) -> Any:
     from harness.plan import CompareOptions
 
     return CompareOptions(baseline=baseline, candidates=list(candidates), overrides=list(kw.pop("overrides")),
-                          cache=not kw.pop("no_cache"), pass_env=list(kw.pop("pass_env")), **kw, **extra)
+                          cache=not kw.pop("no_cache"), pass_env=list(kw.pop("pass_env")),
+                          executor_options=executor_settings(kw), **kw, **extra)
 
 
 def intake_options(fn: Any) -> Any:

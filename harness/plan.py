@@ -57,10 +57,9 @@ class CompareOptions:
     fail_on: str | None = None  # the gate's rule (judge/gate.py); None: compare's own exit rule
     patches: list[str] = field(default_factory=list)  # --patch NAME=FILE
     predictions: Path | None = None  # --predictions FILE.jsonl
-    jobs: int = 0  # correctness runs at once, 0: one per core (never timed runs)
     start: str = "cold"  # warm: (--quick only) runs fork from a server that imported the task's preload (executors/zygote.py)
-    executor: str = "local"
-    address: str | None = None  # --address of a Ray cluster
+    executor: str = "local"  # --executor: a name in harness.executors.registry
+    executor_options: dict[str, Any] = field(default_factory=dict)  # its own options set (--jobs, --address), by dest
     alone: bool = False  # the baseline runs alone, with no candidate (`evalharness init`)
 
     @property

@@ -58,15 +58,12 @@ def reusable(label: str, rep: int) -> bool:
 
 def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, progress: Progress,
               stage: str | None = None) -> dict[str, RunResult]:
-    """One repetition of every label, as many at once as the executor can: for correctness runs only.
+    """One repetition of every label through the executor's `run_many`: for correctness runs only.
 
-    An executor with `run_many` (a local pool, Ray) fans the runs out, with the
-    same thread count as every other run; without it the runs go one by one.
-    Results come back keyed by label, resumed or reused ones included.
+    A local pool or Ray runs them at once, each with the thread count every
+    other run has; a plain executor runs them one by one. Results come back
+    keyed by label, resumed or reused ones included.
     """
-    fan_out = getattr(executor, "run_many", None)
-    if fan_out is None:
-        return {label: _run_counted(plan, executor, run_spec(plan, label, rep), progress, stage) for label in labels}
     results: dict[str, RunResult] = {}
     pending: list[tuple[RunSpec, RunResult | None]] = []  # (isolated spec, a stored failure to rerun)
     for spec in (run_spec(plan, label, rep) for label in labels):
@@ -89,19 +86,12 @@ def run_round(plan: Plan, executor: Executor, labels: Sequence[str], rep: int, p
         results[spec.label] = runner.conclude(plan, executor, spec, None, result)
         progress.step(spec.label, rep, result, False, stage)
 
-    fan_out([spec for spec, _ in pending], finished)
+    executor.run_many([spec for spec, _ in pending], finished)
     for i, first in failed.items():
         spec, earlier = pending[i]
         results[spec.label] = runner.conclude(plan, executor, spec, earlier, first)
         progress.step(spec.label, rep, results[spec.label], False, stage)
     return {label: results[label] for label in labels}
-
-
-def _run_counted(plan: Plan, executor: Executor, spec: RunSpec, progress: Progress,
-                 stage: str | None = None) -> RunResult:
-    result, resumed = runner.run_or_resume(plan, executor, spec, reusable(spec.label, spec.rep))
-    progress.step(spec.label, spec.rep, result, resumed, stage)
-    return result
 
 
 def agent_labels(plan: Plan) -> dict[str, str]:

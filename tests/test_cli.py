@@ -71,6 +71,11 @@ def test_compare_verdicts(fake_repo: Path, tmp_path: Path, args: list[str], code
          "no preset 'smal' in task polytope (did you mean 'small'? presets: demo, seed, small; `evalharness tasks`"),
         (["base", "same", "--quick", "--task", "polytop"], "named 'polytop' (did you mean 'polytope'? built-in: "),
         (["base", "same", "--quick", "--set", "epoch=3"], "--set epoch: unknown parameter (did you mean 'epochs'? known:"),
+        (["base", "same", "--quick", "--address", "head:6379"],
+         "--address is an option of --executor ray (a Ray cluster; pip install 'evalharness[ray]'): use it with --executor ray"),
+        (["base", "same", "--quick", "--executor", "ray", "--jobs", "2"],
+         "--jobs is an option of --executor local (this machine): use it with --executor local"),
+        (["base", "same", "--quick", "--executor", "rey"], "Invalid value for '--executor': 'rey' is not one of 'local', 'ray'."),
     ],
 )
 def test_compare_bad_input_exits_2_with_one_line(fake_repo: Path, tmp_path: Path, args: list[str], expected: str) -> None:

@@ -36,7 +36,7 @@ from fake_trainer import variant
 from harness import export, store
 from harness.cli import INTERRUPTED, main
 from harness.commands.compare import run_compare, summary_lines
-from harness.executors import Outcome, RunSpec
+from harness.executors import Executor, Outcome, RunSpec
 from harness.executors.fake import FakeExecutor, ScriptedRun
 from harness.executors.local import LocalExecutor
 from harness.executors.pool import PoolExecutor
@@ -95,7 +95,7 @@ def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(p for p, digest in before.items() if after.get(p) != digest)
 
 
-class Watchful:
+class Watchful(Executor):
     """The real LocalExecutor, plus checksums of everything outside the run's own folder before and after it."""
 
     name = "local"
@@ -664,7 +664,7 @@ def test_no_signal_tells_a_checked_round_from_a_timed_one(hostile_repo: Path, tm
     detectors = sorted(DETECTORS)
     names = [f"detect-{d}" for d in detectors]
     opts = CompareOptions(baseline="base", candidates=names, repo=str(hostile_repo), work_dir=tmp_path / "work",
-                          preset="small", variants=0, threads=2, jobs=2, repeat=2)
+                          preset="small", variants=0, threads=2, executor_options={"jobs": 2}, repeat=2)
     executor = PoolExecutor(LocalExecutor(), 2, cores=2, threads=2)
     try:
         doc = run_compare(opts, executor).doc

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.commands.compare import run_compare
-from harness.executors import Outcome, RunSpec
+from harness.executors import Executor, Outcome, RunSpec
 from harness.executors.local import LocalExecutor
 from harness.executors.pool import PoolExecutor, default_jobs
 from harness.plan import CompareOptions
@@ -52,7 +52,7 @@ def test_by_default_as_many_runs_at_once_as_the_cores_hold_at_the_runs_thread_co
     assert PoolExecutor(LocalExecutor(), 0, cores=cores, threads=threads).jobs == expected
 
 
-class Rendezvous:
+class Rendezvous(Executor):
     """An inner executor whose runs only finish once `parties` of them are running at the same time."""
 
     name = "rendezvous"

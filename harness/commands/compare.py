@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,7 +14,8 @@ from tabulate import tabulate
 from harness import constants as C
 from harness import checkout, export, facts, layout, portable
 from harness.commands import harness_info
-from harness.executors import Executor, make_executor
+from harness.executors import Executor
+from harness.executors.registry import make_executor
 from harness.export import caveats
 from harness.judge.analyse import judge_folder, load_case
 from harness.judge.leaderboard import has_agents
@@ -42,29 +44,34 @@ def source_label(opts: CompareOptions) -> str:
     return local.name if local.exists() else opts.repo
 
 
+def executor_for(opts: CompareOptions, given: Executor | None) -> AbstractContextManager[Executor]:
+    """The executor given (whoever made it closes it), or the one --executor names, closed after the runs."""
+    if given is not None:
+        return nullcontext(given)
+    return make_executor(opts.executor, opts.executor_options, opts.threads)
+
+
 def run_compare(opts: CompareOptions, executor: Executor | None = None, config: TaskConfig | None = None) -> CompareRun:
     """Plan (locking the run folder), execute, check held-out variants, analyse; compare.json goes in the run folder.
 
     A --repo that is no repository is refused before the work folder exists;
     the work folder is made with its .gitignore before anything goes in it.
+    An executor made here (none given) is closed when the runs are done.
     """
     if opts.repo:
         checkout.check_repo_arg(opts.repo)
     layout.make_work_dir(opts.work_dir)
     plan = plan_compare(opts, config)
-    own = executor is None
-    executor = executor or make_executor(opts.executor, opts.jobs, opts.address, opts.threads)
     try:
-        log.info("run folder %s (confinement: %s)", plan.run_root, plan.confinement.level)
-        execution = execute_plan(plan, executor)
+        with executor_for(opts, executor) as running:
+            log.info("run folder %s (confinement: %s)", plan.run_root, plan.confinement.level)
+            execution = execute_plan(plan, running)
         created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         aliases = portable.aliases(plan.opts.work_dir, plan.python_paths)
         facts.store(plan, execution, harness_info(), source_label(opts), created, aliases)
         doc = document_of(plan.run_root)
         export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)
     finally:
-        if own and hasattr(executor, "close"):
-            executor.close()
         plan.release()
     return CompareRun(doc, plan.run_root)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness import collect, layout, runner
 from harness.errors import UsageProblem
-from harness.executors import make_executor
+from harness.executors.registry import make_executor
 from harness.plan import CompareOptions, Plan, plan_compare
 from harness.results import RunResult
 from harness.rounds import run_spec
@@ -73,12 +73,10 @@ def probe_task(folder: Path, command: list[str], name: str) -> Path:
 def two_runs(opts: CompareOptions) -> tuple[Plan, list[RunResult]]:
     """The command run twice on the baseline commit, confined as every run of a compare is."""
     plan = plan_compare(opts)
-    executor = make_executor(opts.executor, opts.jobs, opts.address, opts.threads)
     try:
-        runs = [runner.run_or_resume(plan, executor, run_spec(plan, opts.baseline, rep))[0] for rep in (0, 1)]
+        with make_executor(opts.executor, opts.executor_options, opts.threads) as executor:
+            runs = [runner.run_or_resume(plan, executor, run_spec(plan, opts.baseline, rep))[0] for rep in (0, 1)]
     finally:
-        if hasattr(executor, "close"):
-            executor.close()
         plan.release()
     for run in runs:
         if not run.ok:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness import constants as C
-from harness.executors import Outcome, RunSpec
+from harness.executors import Executor, Outcome, RunSpec
 from harness.jsonio import write_json
 
 
@@ -40,8 +40,9 @@ def _stamps(played: ScriptedRun) -> dict[str, list[float]]:
     return {name: [0.0] * len(text.splitlines()) for name, text in (("stdout", played.stdout), ("stderr", played.stderr))}
 
 
-class FakeExecutor:
-    """Plays `script(spec)` for every run and remembers which specs it was given."""
+class FakeExecutor(Executor):
+    """Plays `script(spec)` for every run and remembers which specs it was given (correctness runs one by one,
+    in order: Executor.run_many's default). Not on the command line: it needs a script."""
 
     name = "fake"
 

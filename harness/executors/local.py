@@ -24,14 +24,18 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import click
 
 from harness import constants as C
 from harness.errors import InfraError
-from harness.executors import Outcome, RunSpec, reaper, sandbox, warm
+from harness.executors import Executor, Option, Outcome, RunSpec, reaper, sandbox, warm
 from harness.executors.logs import LogSink
+from harness.executors.pool import PoolExecutor
 from harness.jsonio import write_json
 
 log = logging.getLogger(__name__)
@@ -246,10 +250,19 @@ def _collect(proc: Child) -> None:
             log.debug("could not reap %s: %s", proc.pid, exc)
 
 
-class LocalExecutor:
-    """This machine, one run at a time, in a confined subprocess."""
+class LocalExecutor(Executor):
+    """This machine, in a confined subprocess; `run` is safe from several threads (a PoolExecutor's)."""
 
     name = "local"
+    summary = "this machine"
+    options = (Option("--jobs", "Correctness runs at once, 0: one per core (the cores are split: jobs × threads ≤ "
+                      "cores); timed runs always go one at a time.", click.IntRange(0), 0),)
+
+    @classmethod
+    def from_options(cls, settings: Mapping[str, Any], threads: int) -> Executor:
+        """`--executor local`: this machine, with a pool of `--jobs` for correctness runs (0: as many as the
+        cores hold at `threads` each)."""
+        return PoolExecutor(cls(), settings["jobs"], threads=threads)
 
     def __init__(self, warm_wait_s: float = warm.READY_TIMEOUT_S) -> None:
         """`warm_wait_s`: how long a run waits for a warm-start server still importing. Waiting (once) keeps

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from harness.environment import usable_cores
-from harness.executors import Executor, Outcome, RunSpec
+from harness.executors import Done, Executor, Outcome, RunSpec
 
 log = logging.getLogger(__name__)
-
-#: Called in the caller's thread as each run finishes: (index into specs, its outcome).
-Done = Callable[[int, Outcome], None]
 
 
 def default_jobs(threads: int, cores: int) -> int:
@@ -30,7 +27,7 @@ def default_jobs(threads: int, cores: int) -> int:
     return max(1, cores // max(1, threads))
 
 
-class PoolExecutor:
+class PoolExecutor(Executor):
     """Wraps a one-at-a-time executor: `run` stays serial (timing), `run_many` fans out (correctness)."""
 
     def __init__(self, inner: Executor, jobs: int = 0, cores: int | None = None, threads: int = 1) -> None:
@@ -49,18 +46,15 @@ class PoolExecutor:
 
     def close(self) -> None:
         """Whatever the inner executor holds for the compare's life (warm-start servers)."""
-        close = getattr(self.inner, "close", None)
-        if close is not None:
-            close()
+        self.inner.close()
 
-    def _abort_running(self) -> None:
+    def abort(self) -> None:
         """Stop the runs in flight, where the inner executor can (else leaving the pool waits for them)."""
-        abort = getattr(self.inner, "abort", None)
-        if abort is not None:
-            abort()
+        self.inner.abort()
 
     def run_many(self, specs: Sequence[RunSpec], done: Done | None = None) -> list[Outcome]:
-        """Run every spec, up to `jobs` at once; `done` hears of each as it finishes, in the caller's thread."""
+        """Run every spec, up to `jobs` at once, each in a worker thread through the inner executor's `run`;
+        `done` hears of each as it finishes, in the caller's thread (the contract of Executor.run_many)."""
         outcomes: list[Outcome | None] = [None] * len(specs)
         with self._timed, ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="evalharness-run") as pool:
             futures = {pool.submit(self.inner.run, spec): i for i, spec in enumerate(specs)}
@@ -73,6 +67,6 @@ class PoolExecutor:
             except BaseException:
                 for future in futures:  # an infrastructure failure (or ^C): start nothing more
                     future.cancel()
-                self._abort_running()
+                self.abort()
                 raise
         return [o for o in outcomes if o is not None]
