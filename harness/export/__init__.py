@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import UsageProblem
-from harness.export import github, histogram, junit, leaderboard, markdown
+from harness.export import github, histogram, junit, leaderboard, report
 from harness.results import CompareDocument
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def _write_json(doc: CompareDocument, path: Path, run_root: Path | None) -> Path
     return path
 
 
-COMPARE_EXPORTERS: dict[str, Writer] = {"md": markdown.write, "json": _write_json, "junit": junit.write,
+COMPARE_EXPORTERS: dict[str, Writer] = {"md": report.write_md, "json": _write_json, "junit": junit.write,
                                          "github": github.write, "leaderboard-md": leaderboard.write_md,
                                          "leaderboard-csv": leaderboard.write_csv, "leaderboard-png": leaderboard.write_png}
 COMPARE_EXPORTERS["histogram"] = histogram.write  # one PNG per phase, `<stem>-<phase>.png` beside the path

@@ -2,8 +2,8 @@
 
 Three exporters (`leaderboard-md`, `leaderboard-csv`, `leaderboard-png`, all
 registered in `harness/export/__init__.py`) and the section the compare report
-embeds. The numbers come from `harness.judge.leaderboard`; this module only
-lays them out.
+embeds (a view section, so every renderer of the report shows it). The numbers
+come from `harness.judge.leaderboard`; this module only lays them out.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 from urllib.parse import quote
 
+from harness.export import markdown
+from harness.export.view import Figure, Image, Inline, Paragraph, Report, Section, Table, ours, theirs
 from harness.judge import leaderboard as board
 from harness.results import AgentRow, CompareDocument, Leaderboard
 
@@ -28,7 +30,7 @@ SHARE_COLUMNS = (("fast", "fast_{}"), ("sig_fast", "sig_fast_{}"))  # AgentRow f
 
 
 # --------------------------------------------------------------------------- #
-# Markdown (pure)
+# The board as a view (pure)
 # --------------------------------------------------------------------------- #
 
 
@@ -47,18 +49,25 @@ def _geomean(row: AgentRow) -> str:
     return f"{row.geomean_speedup:.2f}×{ci}"
 
 
-def _best(row: AgentRow) -> str:
-    return DASH if row.best_attempt is None else f"{row.best_attempt} ({_ratio(row.best_speedup)})"
+def _best(row: AgentRow) -> Inline:
+    if row.best_attempt is None:
+        return (ours(DASH),)
+    return theirs(row.best_attempt), ours(f" ({_ratio(row.best_speedup)})")
+
+
+def board_table(lb: Leaderboard) -> Table:
+    """Agents ranked, references last and marked."""
+    headers = ["agent", "attempts", "equivalent", *share_columns(lb), "geomean speedup [95% CI]", "best attempt"]
+    rows = tuple(((theirs(r.agent), ours(" (reference)")) if r.reference else (theirs(r.agent, "strong"),),
+                  (ours(str(r.attempts)),), (ours(f"{r.equivalent} ({_share(r.share_equivalent)})"),),
+                  *((ours(_share(v)),) for v in share_values(r, lb)), (ours(_geomean(r)),), _best(r))
+                 for r in lb.rows)
+    return Table(tuple((ours(h),) for h in headers), rows, "leaderboard")
 
 
 def table(lb: Leaderboard) -> str:
-    """The board as a markdown table, agents ranked, references last and marked."""
-    headers = ["agent", "attempts", "equivalent", *share_columns(lb), "geomean speedup [95% CI]", "best attempt"]
-    rows = [[f"{r.agent} (reference)" if r.reference else f"**{r.agent}**", str(r.attempts),
-             f"{r.equivalent} ({_share(r.share_equivalent)})", *(_share(v) for v in share_values(r, lb)), _geomean(r),
-             _best(r)] for r in lb.rows]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    """The board as a markdown table (the terminal's and the report's)."""
+    return markdown.block(board_table(lb))
 
 
 def share_columns(lb: Leaderboard) -> list[str]:
@@ -71,15 +80,15 @@ def share_values(row: AgentRow, lb: Leaderboard) -> list[float | None]:
     return [getattr(row, attr).get(board.threshold_key(p)) for attr, _ in SHARE_COLUMNS for p in lb.thresholds]
 
 
-def section(doc: CompareDocument, links: dict[str, str]) -> str:
-    """The report's leaderboard section ("" when no candidate came with an agent)."""
+def section(doc: CompareDocument, links: dict[str, str]) -> Section | None:
+    """The report's leaderboard section (None when no candidate came with an agent)."""
     if not board.has_agents(doc):
-        return ""
+        return None
     lb = board.build(doc)
-    parts = ["## Leaderboard", "", table(lb), "", DEFINITIONS.format(phase=lb.phase)]
+    blocks: list[Table | Paragraph | Figure] = [board_table(lb), Paragraph((ours(DEFINITIONS.format(phase=lb.phase)),))]
     if "plot" in links:
-        parts += ["", f"![leaderboard]({links['plot']})"]
-    return "\n".join(parts)
+        blocks.append(Figure(Image(links["plot"], (ours("leaderboard"),))))
+    return Section((ours("Leaderboard"),), 2, tuple(blocks), "leaderboard")
 
 
 # --------------------------------------------------------------------------- #
@@ -90,8 +99,10 @@ def section(doc: CompareDocument, links: dict[str, str]) -> str:
 def write_md(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     """A standalone leaderboard page, its plot beside it."""
     plot = write_png(doc, path.with_suffix(".png"), run_root)
-    title = f"# Leaderboard: {doc.task.name} ({doc.task.preset or 'default'}) against {doc.baseline}\n\n"
-    path.write_text(title + section(doc, {"plot": quote(plot.name)}) + "\n", encoding="utf-8")
+    title = f"Leaderboard: {doc.task.name} ({doc.task.preset or 'default'}) against {doc.baseline}"
+    shown = section(doc, {"plot": quote(plot.name)})
+    page = Report(title, (Section((theirs(title),), 1, ()), *([shown] if shown else [])))
+    path.write_text(markdown.render(page), encoding="utf-8")
     return path
 
 
