@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from urllib.parse import quote
 
+from harness.errors import UsageProblem
 from harness.export import markdown
 from harness.export.view import Figure, Image, Inline, Paragraph, Report, Section, Table, ours, theirs
 from harness.judge import leaderboard as board
@@ -106,9 +107,16 @@ def write_md(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     return path
 
 
+def _board(doc: CompareDocument) -> Leaderboard:
+    """The board, or a refusal that says why there is none (an empty board is no leaderboard)."""
+    if not board.has_agents(doc):
+        raise UsageProblem("no leaderboard: no candidate came with an agent (hand attempts in with --predictions)")
+    return board.build(doc)
+
+
 def write_csv(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     """One line per agent, every number unrounded."""
-    lb = board.build(doc)
+    lb = _board(doc)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(["agent", "reference", "attempts", "equivalent", "share_equivalent", *share_columns(lb),
@@ -124,7 +132,7 @@ def write_png(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     """The board as a chart: shares per agent, and the geomean speedup with its CI."""
     from harness.export.charts import leaderboard_chart
 
-    return leaderboard_chart(board.build(doc), path)
+    return leaderboard_chart(_board(doc), path)
 
 
 def report_links(doc: CompareDocument, folder: Path) -> dict[str, str]:

@@ -1,9 +1,10 @@
-"""The compare report as files: the `md` exporter.
+"""The compare report as files: the `md` and `html` exporters.
 
-It writes the report's assets into the `<stem>_files/` folder
-(harness.export.assets), builds the one view of the document
-(harness.export.compare_view) from the links of the assets present, and hands
-it to its renderer.
+Both write the report's assets into the same `<stem>_files/` folder
+(harness.export.assets), build the one view of the document
+(harness.export.compare_view) from the links of the assets present, and hand
+it to their renderer. A markdown and an HTML report of one stem therefore
+share their images, and show the same rows, ratios and warnings.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.export import assets, compare_view, markdown
+from harness.export import assets, compare_view, html, markdown
 from harness.export.view import Report
 from harness.results import CompareDocument
 
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 def write_md(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     """The markdown report and its asset folder."""
     return _write(doc, path, run_root, markdown.render)
+
+
+def write_html(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
+    """The HTML report and its asset folder."""
+    return _write(doc, path, run_root, html.render)
 
 
 def _write(doc: CompareDocument, path: Path, run_root: Path | None, render: Callable[[Report], str]) -> Path:
