@@ -4,7 +4,8 @@ An exporter turns a typed document into files (hyperfine's one-Exporter-per-
 format). Commands never open an output file themselves: they call
 `write_outputs` with the formats the user asked for, so a new format (JUnit,
 a CI summary) is one module and one registry line — and `evalharness report
---format` offers it.
+--format` offers it. The sweep's outputs take a sweep table instead of a
+CompareDocument, so they have their own registry (`SWEEP_EXPORTERS`).
 
 A registry entry names its writer as "module:function", imported when the
 format is written: listing the formats (the CLI's --help) imports no writer,
@@ -23,12 +24,10 @@ from typing import TYPE_CHECKING
 from harness.errors import UsageProblem
 
 if TYPE_CHECKING:
+    from harness.export.sweep import SweepTable
     from harness.results import CompareDocument
 
 log = logging.getLogger(__name__)
-
-#: writer(document, path, run folder or None) → the path written
-Writer = Callable[["CompareDocument", Path, "Path | None"], Path]
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,7 @@ def write_json(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     return path
 
 
+#: format → exporter of a compare: writer(document, path, run folder or None) → the path written.
 COMPARE_EXPORTERS: dict[str, Exporter] = {
     "md": Exporter("harness.export.report:write_md", ".md", "the report, charts and thumbnails in <stem>_files/"),
     "html": Exporter("harness.export.report:write_html", ".html", "the same report as one HTML page, same asset folder"),
@@ -61,6 +61,12 @@ COMPARE_EXPORTERS: dict[str, Exporter] = {
     "leaderboard-png": Exporter("harness.export.leaderboard:write_png", "-leaderboard.png", "the leaderboard's plot"),
     "histogram": Exporter("harness.export.histogram:write", "-histogram.png",
                           "timing histograms, one PNG per phase: <stem>-<phase>.png"),
+}
+#: format → exporter of a sweep: writer(sweep table, path) → the path written.
+SWEEP_EXPORTERS: dict[str, Exporter] = {
+    "csv": Exporter("harness.export.sweep:write_csv", ".csv", "every number of the sweep table, unrounded"),
+    "md": Exporter("harness.export.sweep:write_md", ".md", "the sweep table for people, speedups with their spread"),
+    "png": Exporter("harness.export.sweep:write_png", ".png", "speedups (or seconds) against the grid axis"),
 }
 #: How the user named each format's path (for error messages).
 OPTION_OF = {"md": "--report", "html": "--report", "github": "GITHUB_STEP_SUMMARY"}
@@ -123,4 +129,21 @@ def write_outputs(doc: CompareDocument, targets: dict[str, Path], run_root: Path
         path.parent.mkdir(parents=True, exist_ok=True)
         written.append(COMPARE_EXPORTERS[fmt].writer()(doc, path, run_root))
         log.info("wrote %s", path)
+    return written
+
+
+def sweep_targets(out_dir: Path, stem: str = "sweep") -> dict[str, Path]:
+    """Every sweep format, as `<stem><suffix>` in out_dir."""
+    return {fmt: out_dir / f"{stem}{e.suffix}" for fmt, e in SWEEP_EXPORTERS.items()}
+
+
+def write_sweep_outputs(table: SweepTable, targets: dict[str, Path]) -> dict[str, Path]:
+    """Write the sweep table in every requested format; format → the path written."""
+    written = {}
+    for fmt, path in targets.items():
+        if fmt not in SWEEP_EXPORTERS:
+            raise UsageProblem(f"unknown sweep output format {fmt!r} (known: {', '.join(SWEEP_EXPORTERS)})")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written[fmt] = SWEEP_EXPORTERS[fmt].writer()(table, path)
+    log.info("wrote the sweep table to %s", ", ".join(str(p) for p in written.values()))
     return written
