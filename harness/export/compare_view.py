@@ -134,7 +134,8 @@ def _summary(doc: CompareDocument) -> Section:
 def _summary_row(c: CandidateVerdict, phases: list[str], doc: CompareDocument) -> tuple[Inline, ...]:
     verdict = (_said(c.verdict) if c.status == "ok" or c.status in c.verdict
                else (theirs(c.verdict), ours(" ("), theirs(c.status), ours(")")))
-    return ((theirs(c.name, "strong"),), _sha(c.sha), verdict, _yes_no(c.images_identical), _yes_no(c.losses_match),
+    artifacts = _yes_no(c.images_identical) if c.images else _dash()  # nothing compared: nothing identical
+    return ((theirs(c.name, "strong"),), _sha(c.sha), verdict, artifacts, _yes_no(c.losses_match),
             *(_candidate_cell(c, p, doc) for p in phases), _num(c.peak_rss_mb, ".0f"))
 
 
