@@ -321,7 +321,7 @@ def cache_prune(work_dir: Path, older_than: float | None, everything: bool) -> N
 
 @main.command()
 @click.argument("compare_json", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(list(COMPARE_EXPORTERS)), default="md", show_default=True, help="Output format (every registered exporter: html is the report as one page).")
+@click.option("--format", "fmt", type=click.Choice(list(COMPARE_EXPORTERS)), default="md", show_default=True, help="Output format, any registered exporter: " + "; ".join(f"{name}: {e.what}" for name, e in COMPARE_EXPORTERS.items()) + ".")
 @click.option("--out", type=click.Path(path_type=Path), help="Output path (default: beside the JSON, e.g. COMPARE.html).")
 @click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), help="The compare's run folder, for images (default: the JSON's folder when it is a compare.json).")
 def report(compare_json: Path, fmt: str, out: Path | None, run_dir: Path | None) -> None:
