@@ -23,6 +23,7 @@ from click.core import ParameterSource
 from harness import constants as C
 from harness.environment import default_threads
 from harness.errors import InfraError, UsageProblem
+from harness.export import COMPARE_EXPORTERS
 
 INTERRUPTED = "interrupted — rerun the same command to resume"
 EXIT_INTERRUPTED = 130
@@ -185,7 +186,7 @@ def intake_options(fn: Any) -> Any:
 @click.option("--repeat", type=click.IntRange(1, 100), default=C.DEFAULT_REPEAT, show_default=True, help="Interleaved rounds per branch.")
 @click.option("--quick", is_flag=True, help="One run per branch; equivalence only, no speed verdict.")
 @click.option("--variants", type=click.IntRange(0, 20), default=C.DEFAULT_VARIANTS, show_default=True, help="Held-out parameter variants every matching candidate is also checked on (0: off).")
-@click.option("--report", type=click.Path(path_type=Path), help="Markdown report path (default under reports/).")
+@click.option("--report", type=click.Path(path_type=Path), help="Report path (default: markdown under reports/); a .html path gets the HTML report.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the comparison as JSON here.")
 def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, json_path: Path | None, **kw: Any) -> None:
     """Run BASELINE and each CANDIDATE under a fixed RNG state and judge them.
@@ -199,13 +200,14 @@ def compare(baseline: str, candidates: tuple[str, ...], report: Path | None, jso
 
     opts = _options(baseline, candidates, kw, patches=list(kw.pop("patches")))
     call(gather_attempts, opts)
-    targets = {"md": report or call(default_report_path, opts)}
+    report = report or call(default_report_path, opts)
+    targets = {export.report_format(report): report}
     if json_path is not None:
         targets["json"] = json_path
     call(export.check_writable, targets)
     with interruptible():
         done = call(run_compare, opts)
-        call(export.write_outputs, done.doc, targets | leaderboard_targets(done.doc, targets["md"]), done.run_root)
+        call(export.write_outputs, done.doc, targets | leaderboard_targets(done.doc, report), done.run_root)
     for line in summary_lines(done.doc):
         echo_plain(line)
     sys.exit(exit_code(done.doc.candidates))
@@ -345,13 +347,13 @@ def cache_prune(work_dir: Path, older_than: float | None, everything: bool) -> N
 
 @main.command()
 @click.argument("compare_json", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Output format.")
-@click.option("--out", type=click.Path(path_type=Path), help="Output path (default: beside the JSON).")
+@click.option("--format", "fmt", type=click.Choice(list(COMPARE_EXPORTERS)), default="md", show_default=True, help="Output format, any registered exporter: " + "; ".join(f"{name}: {e.what}" for name, e in COMPARE_EXPORTERS.items()) + ".")
+@click.option("--out", type=click.Path(path_type=Path), help="Output path (default: beside the JSON, e.g. COMPARE.html).")
 @click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), help="The compare's run folder, for images (default: the JSON's folder when it is a compare.json).")
 def report(compare_json: Path, fmt: str, out: Path | None, run_dir: Path | None) -> None:
     """Re-render a stored COMPARE_JSON as a report, running nothing.
 
-    Example: evalharness report reports/seed-1024.json --out reports/seed-1024.md
+    Example: evalharness report reports/seed-1024.json --format html
     """
     from harness.commands.report import rerender
 

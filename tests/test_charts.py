@@ -20,7 +20,7 @@ from harness import intake
 from harness.commands.compare import CompareRun, run_compare
 from harness.commands.sweep import run_sweep
 from harness.executors.fake import FakeExecutor
-from harness.export import charts, markdown, ratios
+from harness.export import assets, charts, compare_view, ratios, report
 from harness.export import sweep as sweep_export
 from harness.judge.leaderboard import build
 from harness.plan import CompareOptions, resolve_config
@@ -207,10 +207,10 @@ def test_heatmap_key_is_drawn_where_the_heatmap_is_shown(fake_repo: Path, tmp_pa
                           work_dir=tmp_path / "w", quick=True, threads=1, variants=0)
     done = run_compare(opts, FakeExecutor(script({"pixel": Behaviour(pixel=(2, 3))})))
     out = tmp_path / "r.md"
-    markdown.write(done.doc, out, done.run_root)
+    report.write_md(done.doc, out, done.run_root)
     text = out.read_text()
-    assert f"{markdown.HEATMAP_WORDS} ![heatmap key](r_files/heatmap-key.png)" in text
-    assert (markdown.asset_dir(out) / "heatmap-key.png").read_bytes()[:4] == PNG
+    assert f"{compare_view.HEATMAP_WORDS} ![heatmap key](r_files/heatmap-key.png)" in text
+    assert (assets.asset_dir(out) / "heatmap-key.png").read_bytes()[:4] == PNG
     fig = charts.heatmap_key_figure()
     assert [ax.get_title() for ax in fig.axes] == ["unchanged pixel:\nthe baseline, faded",
                                                   "differing pixel: magenta,\nbrighter where the difference is larger"]

@@ -16,7 +16,7 @@ import pytest
 
 from harness.commands.compare import CompareRun, run_compare, summary_lines
 from harness.executors.fake import FakeExecutor
-from harness.export import markdown, ratios, write_outputs
+from harness.export import assets, ratios, write_outputs
 from harness.plan import CompareOptions
 from harness.results import CompareDocument
 from scripted import Behaviour, script
@@ -115,7 +115,7 @@ def test_untimed_candidates_show_no_ratio_and_no_chart(judged: CompareRun, tmp_p
         assert all(row["speedup"] == "–" for row in timing_tables(text).get(name, [])), name
     assert rows["threads"]["train+visualise period speedup"].startswith("1.71× [")
     assert rows["slow"]["train+visualise period speedup"].startswith("0.71× [")
-    charts = {p.name for p in markdown.asset_dir(tmp_path / "r.md").glob("*-speedup.png")}
+    charts = {p.name for p in assets.asset_dir(tmp_path / "r.md").glob("*-speedup.png")}
     assert charts == {"01-same-speedup.png", "02-slow-speedup.png", "03-threads-speedup.png"}, charts
     rng = next(c for c in judged.doc.candidates if c.name == "rng")
     assert rng.speed["period"].speedup is None and rng.speedup["period"] is None
@@ -129,7 +129,7 @@ def test_quick_ratios_are_labelled_indicative_only_for_equivalent_candidates(qui
     assert rows["slow"]["train+visualise period speedup"] == f"0.71× {INDICATIVE}"
     assert all(cell == "–" for name in ("rng", "crash") for col, cell in rows[name].items()
                if col.endswith(" speedup"))
-    assert not list(markdown.asset_dir(tmp_path / "r.md").glob("*-speedup.png"))  # never plotted
+    assert not list(assets.asset_dir(tmp_path / "r.md").glob("*-speedup.png"))  # never plotted
     threads = next(c for c in quick.doc.candidates if c.name == "threads")
     assert threads.speed["period"].speedup is None and threads.speed["period"].indicative == pytest.approx(0.6 / 0.35)
     lines = {line.split()[0]: line for line in summary_lines(quick.doc)}
@@ -174,7 +174,7 @@ def test_the_seed_reports_contradictions_are_withheld_and_said(tmp_path: Path) -
     gemini = {row["phase"]: row for row in timing_tables(text)["gemini"]}
     assert (gemini["train_epoch"]["speedup"], gemini["train_epoch"]["CI"]) == ("–†", "–")
     assert "1.75×" not in text and "(1 run)" not in text
-    assert not (markdown.asset_dir(tmp_path / "r.md") / "03-gemini-first-speedup.png").exists()
+    assert not (assets.asset_dir(tmp_path / "r.md") / "03-gemini-first-speedup.png").exists()
 
 
 def test_an_older_documents_single_run_ratio_is_read_as_such_and_written_back_unchanged() -> None:

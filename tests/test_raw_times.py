@@ -26,7 +26,7 @@ from harness.cli import main
 from harness.commands.compare import run_compare
 from harness.errors import UsageProblem
 from harness.executors.fake import FakeExecutor
-from harness.export import markdown, write_outputs
+from harness.export import assets, write_outputs
 from harness.commands.compare_results import Row, table_row
 from harness.commands.history import find_steps
 from harness.judge import stats
@@ -114,7 +114,7 @@ def test_histograms_one_png_per_phase_linked_from_the_report(stored: tuple[Path,
     report = tmp_path / "b.md"
     written = write_outputs(doc, {"md": report, "histogram": tmp_path / "hist.png"}, None)
     assert written == [report, tmp_path / "hist-period.png"]
-    for folder, prefix in ((tmp_path, "hist-"), (markdown.asset_dir(report), "histogram-")):
+    for folder, prefix in ((tmp_path, "hist-"), (assets.asset_dir(report), "histogram-")):
         for phase in PHASES:
             with Image.open(folder / f"{prefix}{phase}.png") as png:
                 assert png.format == "PNG" and png.width > 400 and png.height > 200
@@ -132,7 +132,7 @@ def test_no_histogram_without_timing_rounds_or_raw_values(fake_repo: Path, tmp_p
     quick = run_compare(opts, FakeExecutor(script({}))).doc
     write_outputs(quick, {"md": tmp_path / "q.md"}, None)
     assert "## Timing histograms" not in (tmp_path / "q.md").read_text()
-    assert not list(markdown.asset_dir(tmp_path / "q.md").glob("histogram-*"))
+    assert not list(assets.asset_dir(tmp_path / "q.md").glob("histogram-*"))
     with pytest.raises(UsageProblem, match="^no timing histogram to draw: --quick runs no timing rounds$"):
         write_outputs(quick, {"histogram": tmp_path / "h.png"}, None)
     seed = CompareDocument.load(REPO_ROOT / "reports" / "seed-1024.json")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from harness.cli import main
 from harness.commands.compare import CompareRun, run_compare, summary_lines
 from harness.executors.fake import FakeExecutor
-from harness.export import caveats, github, junit, markdown, write_outputs
+from harness.export import assets, caveats, compare_view, github, junit, markdown, write_outputs
 from harness.plan import CompareOptions
 from harness.results import CompareDocument
 from scripted import Behaviour, script
@@ -62,7 +62,7 @@ def test_identical_images_are_stored_once_and_links_resolve(report: Path) -> Non
     text = report.read_text()
     links = [part.split(")")[0] for part in text.split("](")[1:]]
     assert links and all((report.parent / link).is_file() for link in links)
-    images = [p for p in markdown.asset_dir(report).iterdir() if p.name.startswith("img-")]
+    images = [p for p in assets.asset_dir(report).iterdir() if p.name.startswith("img-")]
     same_section = text.split("## same")[1].split("## pixel")[0]
     base_link, cand_link = [l for l in links if l.split("/")[-1] in same_section][:2]
     assert base_link == cand_link  # same pixels, one file
@@ -84,9 +84,9 @@ def test_rerender_from_json_is_identical_with_or_without_the_run_folder(report: 
 
 def test_committed_seed_report_rerenders_identically(tmp_path: Path) -> None:
     out = tmp_path / "seed-1024.md"
-    files = markdown.asset_dir(out)
+    files = assets.asset_dir(out)
     files.mkdir()
-    for src in markdown.asset_dir(SEED_JSON.with_suffix(".md")).iterdir():
+    for src in assets.asset_dir(SEED_JSON.with_suffix(".md")).iterdir():
         (files / src.name).write_bytes(src.read_bytes())
     result = CliRunner().invoke(main, ["report", str(SEED_JSON), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -98,7 +98,7 @@ def test_warnings_are_merged_per_branch_wherever_they_are_listed() -> None:
     the report, the terminal and the job summary list one line per branch, each fact once."""
     doc = CompareDocument.load(SEED_JSON)
     assert len(doc.warnings) == 5 and len(doc.candidates[0].warnings) == 4
-    text = markdown.render(doc, {})
+    text = markdown.render(compare_view.build(doc))
     merged = ("baseline unstable: spread ≥ 10% of the median (train_epoch 25%, visualise 30%, period 30%, wall 29%); "
               "a difference as small as 5% needs ~54-87 rounds to resolve, more than --repeat 10: at this preset only "
               "larger differences can be settled (a quieter machine, a larger preset with longer phases or a larger "

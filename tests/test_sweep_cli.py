@@ -16,7 +16,7 @@ from harness.cli import main
 from harness.commands.sweep import parse_grid, problems, run_sweep, split_values
 from harness.executors import RunSpec
 from harness.executors.fake import FakeExecutor, ScriptedRun
-from harness.export import ratios
+from harness.export import SWEEP_EXPORTERS, ratios
 from harness.plan import CompareOptions
 from harness.results import CompareDocument
 from scripted import Behaviour, polytope_run, script
@@ -48,6 +48,8 @@ def test_sweep_writes_one_row_per_grid_point(fake_repo: Path, tmp_path: Path) ->
     assert set(table["same verdict"]) == {"single run, not judged; single run, not judged"}
     assert Image.open(tmp_path / "sweep" / "sweep.png").size[0] > 100
     assert (tmp_path / "sweep" / "sweep.md").read_text().split("|")[1].strip() == "size"
+    registered = [tmp_path / "sweep" / f"sweep{exporter.suffix}" for exporter in SWEEP_EXPORTERS.values()]
+    assert f"written: {', '.join(map(str, registered))}" in output  # every sweep format, through the registry
 
 
 def test_invalid_grid_point_is_marked_and_the_rest_still_run(fake_repo: Path, tmp_path: Path) -> None:
@@ -118,6 +120,11 @@ def test_sweep_cells_are_geometric_means_of_the_seeds_judged_speedups(fake_repo:
     md = paths["md"].read_text()
     assert "| 0.92× [0.59, 1.44] |" in md and "1.015" not in md and "1.02×" not in md
     assert "speedup: the geometric mean of the seeds' judged speedups [the lowest, the highest seed]" in md
+
+
+@pytest.mark.parametrize("fmt", list(SWEEP_EXPORTERS))
+def test_every_registered_sweep_exporter_resolves(fmt: str) -> None:
+    assert callable(SWEEP_EXPORTERS[fmt].writer())
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ def default_run_root(json_path: Path) -> Path | None:
 
 
 def rerender(json_path: Path, fmt: str, out: Path | None, run_root: Path | None) -> Path:
-    """Load, validate, and write the document in `fmt` (beside the JSON unless `out` is given)."""
+    """Load, validate, and write the document in `fmt`, any registered format (beside the JSON, named by the
+    format's suffix, unless `out` is given); the path written (a histogram set: its first PNG)."""
     doc = CompareDocument.load(json_path)
-    target = out or json_path.with_suffix(f".{fmt}")
+    target = out or export.default_path(json_path, fmt)
     export.check_writable({fmt: target})
-    export.write_outputs(doc, {fmt: target}, run_root or default_run_root(json_path))
-    return target
+    return export.write_outputs(doc, {fmt: target}, run_root or default_run_root(json_path))[0]

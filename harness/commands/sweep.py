@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import export
 from harness.commands.compare import run_compare
 from harness.errors import UsageProblem
 from harness.executors import Executor
@@ -74,8 +75,9 @@ def point_configs(base: TaskConfig, grid: dict[str, list[str]], seeds: list[str]
 
 
 def run_sweep(opts: CompareOptions, grid: dict[str, list[str]], seeds: list[str], out_dir: Path,
-              executor: Executor | None = None) -> tuple[object, dict[str, Path]]:
-    """Every valid grid point × seed as a compare; the table and plot written to out_dir."""
+              executor: Executor | None = None) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Every valid grid point × seed as a compare; the table in every sweep format (the exporter registry's)
+    written to out_dir as sweep.csv, sweep.md, sweep.png."""
     base = resolve_config(opts)
     cells = point_configs(base, grid, seeds)
     for i, (cell, config) in enumerate(cells):
@@ -85,7 +87,8 @@ def run_sweep(opts: CompareOptions, grid: dict[str, list[str]], seeds: list[str]
         log.info("grid point %d/%d: %s seed=%s", i + 1, len(cells), cell.point, cell.seed)
         cell.doc = run_compare(replace(opts, overrides=[]), executor, config).doc
     table = sweep_export.build_table([c for c, _ in cells], base.task)
-    return table, sweep_export.write(table, base.task, list(grid), out_dir, judged=not opts.quick)
+    outputs = sweep_export.SweepTable(table, base.task, list(grid), judged=not opts.quick)
+    return table, export.write_sweep_outputs(outputs, export.sweep_targets(out_dir))
 
 
 def problems(table: pd.DataFrame, grid_keys: list[str], baseline: str) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.errors import UsageProblem
+from harness.export.view import Figure, Image, Paragraph, Section, Span, ours, theirs
 from harness.judge.samples import judged_phases, shown, timed_values, unit_of
 from harness.results import CompareDocument
 
@@ -133,15 +134,13 @@ def report_links(doc: CompareDocument, folder: Path) -> dict[str, str]:
     return {phase: f"{quote(folder.name)}/{quote(p.name)}" for phase, p in write_phases(doc, folder).items()}
 
 
-def section(doc: CompareDocument, links: dict[str, str]) -> str:
-    """The report's histogram section ("" when nothing was drawn)."""
+def section(doc: CompareDocument, links: dict[str, str]) -> Section | None:
+    """The report's histogram section (None when nothing was drawn)."""
     if not links:
-        return ""
-    lines = ["## Timing histograms", "",
-             "Every timing round's value per branch and phase (the raw values are the JSON's `samples`); "
-             "a dashed line marks each branch's median."]
+        return None
+    words: list[Span] = [ours("Every timing round's value per branch and phase (the raw values are the JSON's "),
+                         ours("samples", "code"), ours("); a dashed line marks each branch's median.")]
     if skipped := not_timed(doc):
-        lines[-1] += f" No timing rounds, so not drawn: {', '.join(skipped)}."
-    for phase, link in links.items():
-        lines += ["", f"![{phase} histogram]({link})"]
-    return "\n".join(lines)
+        words += [ours(" No timing rounds, so not drawn: "), theirs(", ".join(skipped)), ours(".")]
+    figures = [Figure(Image(link, (theirs(phase), ours(" histogram")))) for phase, link in links.items()]
+    return Section((ours("Timing histograms"),), 2, (Paragraph(tuple(words)), *figures), "histograms")

@@ -2,8 +2,8 @@
 
 Three exporters (`leaderboard-md`, `leaderboard-csv`, `leaderboard-png`, all
 registered in `harness/export/__init__.py`) and the section the compare report
-embeds. The numbers come from `harness.judge.leaderboard`; this module only
-lays them out.
+embeds (a view section, so every renderer of the report shows it). The numbers
+come from `harness.judge.leaderboard`; this module only lays them out.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import logging
 from pathlib import Path
 from urllib.parse import quote
 
+from harness.errors import UsageProblem
+from harness.export import markdown
+from harness.export.view import Figure, Image, Inline, Paragraph, Report, Section, Table, ours, theirs
 from harness.judge import leaderboard as board
 from harness.results import AgentRow, CompareDocument, Leaderboard
 
@@ -28,7 +31,7 @@ SHARE_COLUMNS = (("fast", "fast_{}"), ("sig_fast", "sig_fast_{}"))  # AgentRow f
 
 
 # --------------------------------------------------------------------------- #
-# Markdown (pure)
+# The board as a view (pure)
 # --------------------------------------------------------------------------- #
 
 
@@ -47,18 +50,25 @@ def _geomean(row: AgentRow) -> str:
     return f"{row.geomean_speedup:.2f}×{ci}"
 
 
-def _best(row: AgentRow) -> str:
-    return DASH if row.best_attempt is None else f"{row.best_attempt} ({_ratio(row.best_speedup)})"
+def _best(row: AgentRow) -> Inline:
+    if row.best_attempt is None:
+        return (ours(DASH),)
+    return theirs(row.best_attempt), ours(f" ({_ratio(row.best_speedup)})")
+
+
+def board_table(lb: Leaderboard) -> Table:
+    """Agents ranked, references last and marked."""
+    headers = ["agent", "attempts", "equivalent", *share_columns(lb), "geomean speedup [95% CI]", "best attempt"]
+    rows = tuple(((theirs(r.agent), ours(" (reference)")) if r.reference else (theirs(r.agent, "strong"),),
+                  (ours(str(r.attempts)),), (ours(f"{r.equivalent} ({_share(r.share_equivalent)})"),),
+                  *((ours(_share(v)),) for v in share_values(r, lb)), (ours(_geomean(r)),), _best(r))
+                 for r in lb.rows)
+    return Table(tuple((ours(h),) for h in headers), rows, "leaderboard")
 
 
 def table(lb: Leaderboard) -> str:
-    """The board as a markdown table, agents ranked, references last and marked."""
-    headers = ["agent", "attempts", "equivalent", *share_columns(lb), "geomean speedup [95% CI]", "best attempt"]
-    rows = [[f"{r.agent} (reference)" if r.reference else f"**{r.agent}**", str(r.attempts),
-             f"{r.equivalent} ({_share(r.share_equivalent)})", *(_share(v) for v in share_values(r, lb)), _geomean(r),
-             _best(r)] for r in lb.rows]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    """The board as a markdown table (the terminal's and the report's)."""
+    return markdown.block(board_table(lb))
 
 
 def share_columns(lb: Leaderboard) -> list[str]:
@@ -71,15 +81,15 @@ def share_values(row: AgentRow, lb: Leaderboard) -> list[float | None]:
     return [getattr(row, attr).get(board.threshold_key(p)) for attr, _ in SHARE_COLUMNS for p in lb.thresholds]
 
 
-def section(doc: CompareDocument, links: dict[str, str]) -> str:
-    """The report's leaderboard section ("" when no candidate came with an agent)."""
+def section(doc: CompareDocument, links: dict[str, str]) -> Section | None:
+    """The report's leaderboard section (None when no candidate came with an agent)."""
     if not board.has_agents(doc):
-        return ""
+        return None
     lb = board.build(doc)
-    parts = ["## Leaderboard", "", table(lb), "", DEFINITIONS.format(phase=lb.phase)]
+    blocks: list[Table | Paragraph | Figure] = [board_table(lb), Paragraph((ours(DEFINITIONS.format(phase=lb.phase)),))]
     if "plot" in links:
-        parts += ["", f"![leaderboard]({links['plot']})"]
-    return "\n".join(parts)
+        blocks.append(Figure(Image(links["plot"], (ours("leaderboard"),))))
+    return Section((ours("Leaderboard"),), 2, tuple(blocks), "leaderboard")
 
 
 # --------------------------------------------------------------------------- #
@@ -90,14 +100,23 @@ def section(doc: CompareDocument, links: dict[str, str]) -> str:
 def write_md(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     """A standalone leaderboard page, its plot beside it."""
     plot = write_png(doc, path.with_suffix(".png"), run_root)
-    title = f"# Leaderboard: {doc.task.name} ({doc.task.preset or 'default'}) against {doc.baseline}\n\n"
-    path.write_text(title + section(doc, {"plot": quote(plot.name)}) + "\n", encoding="utf-8")
+    title = f"Leaderboard: {doc.task.name} ({doc.task.preset or 'default'}) against {doc.baseline}"
+    shown = section(doc, {"plot": quote(plot.name)})
+    page = Report(title, (Section((theirs(title),), 1, ()), *([shown] if shown else [])))
+    path.write_text(markdown.render(page), encoding="utf-8")
     return path
+
+
+def _board(doc: CompareDocument) -> Leaderboard:
+    """The board, or a refusal that says why there is none (an empty board is no leaderboard)."""
+    if not board.has_agents(doc):
+        raise UsageProblem("no leaderboard: no candidate came with an agent (hand attempts in with --predictions)")
+    return board.build(doc)
 
 
 def write_csv(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     """One line per agent, every number unrounded."""
-    lb = board.build(doc)
+    lb = _board(doc)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(["agent", "reference", "attempts", "equivalent", "share_equivalent", *share_columns(lb),
@@ -113,7 +132,7 @@ def write_png(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
     """The board as a chart: shares per agent, and the geomean speedup with its CI."""
     from harness.export.charts import leaderboard_chart
 
-    return leaderboard_chart(board.build(doc), path)
+    return leaderboard_chart(_board(doc), path)
 
 
 def report_links(doc: CompareDocument, folder: Path) -> dict[str, str]:

@@ -10,11 +10,13 @@ Over seeds, speedups and seconds are geometric means, with the lowest and
 highest seed's speedup as the spread (one seed: its CI). A sweep of single
 runs (`--repeat 1`) has no speedup columns and plots seconds: one unpaired
 ratio per point is no speedup.
+
+The three writers at the end are the sweep's exporters, registered in
+`harness.export.SWEEP_EXPORTERS` like the compare's formats.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +31,6 @@ from harness.results import NOT_JUDGED, CandidateVerdict, CompareDocument, Phase
 from harness.tasks import Task
 from harness.tasks.base import default_sweep_axis
 
-log = logging.getLogger(__name__)
 SINGLE_RUN = "single run, not judged"
 DASH = "–"
 
@@ -258,14 +259,29 @@ def _spread_cell(mean: float, low: float, high: float) -> str | None:
     return f"{mean:.2f}×" + (f" [{low:.2f}, {high:.2f}]" if math.isfinite(low) and math.isfinite(high) else "")
 
 
-def write(df: pd.DataFrame, task: Task, grid_keys: list[str], out_dir: Path, stem: str = "sweep",
-          judged: bool = True) -> dict[str, Path]:
-    """`<stem>.csv` (every number, unrounded), `<stem>.md` and `<stem>.png` in out_dir."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("csv", "md", "png")}
-    df.to_csv(paths["csv"], index=False)
-    summary = task.hooks.sweep_summary(df, grid_keys)
-    paths["md"].write_text(markdown_table(df) + "\n" + (f"\n{summary}\n" if summary else ""), encoding="utf-8")
-    plot(df, task, grid_keys, paths["png"], judged)
-    log.info("wrote sweep table to %s", ", ".join(str(p) for p in paths.values()))
-    return paths
+@dataclass(frozen=True)
+class SweepTable:
+    """What every sweep exporter writes from: the table, the task that names its columns, the grid's keys, and
+    whether its speedups were judged (a sweep of single runs has none)."""
+
+    df: pd.DataFrame
+    task: Task
+    grid_keys: list[str]
+    judged: bool = True
+
+
+def write_csv(table: SweepTable, path: Path) -> Path:
+    """Every number, unrounded."""
+    table.df.to_csv(path, index=False)
+    return path
+
+
+def write_md(table: SweepTable, path: Path) -> Path:
+    """The table for people, and the task's own summary of it under it (a hook)."""
+    summary = table.task.hooks.sweep_summary(table.df, table.grid_keys)
+    path.write_text(markdown_table(table.df) + "\n" + (f"\n{summary}\n" if summary else ""), encoding="utf-8")
+    return path
+
+
+def write_png(table: SweepTable, path: Path) -> Path:
+    return plot(table.df, table.task, table.grid_keys, path, table.judged)
