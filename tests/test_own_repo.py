@@ -27,6 +27,7 @@ from harness.judge.verdicts import exit_code
 from harness.plan import CompareOptions
 from harness.tasks import load_task, render_command, resolve
 from plain_trainer import SCRIPT, TASK_TOML, VARIANTS, variant
+pytestmark = pytest.mark.slow  # real subprocesses by the dozen: `pytest -m 'not slow'` skips them locally
 
 QUICK = "equivalent, speed not judged (one run each)"
 IDENTICAL = "outputs identical to the baseline"
@@ -153,8 +154,6 @@ def test_a_script_with_exactly_the_seeds_flags_runs_through_the_builtin_task(fak
 
 WRAPPER = """\
 import runpy, sys
-
-pytestmark = pytest.mark.slow  # real subprocesses by the dozen: `pytest -m 'not slow'` skips them locally
 print("wrapped by the task's helper", flush=True)
 sys.argv = ["train.py", *sys.argv[1:]]
 runpy.run_path("train.py", run_name="__main__")

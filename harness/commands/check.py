@@ -47,8 +47,9 @@ def default_report_path(opts: CompareOptions) -> Path:
 
 def output_targets(opts: CompareOptions, paths: dict[str, Path | None], environ: dict[str, str]) -> dict[str, Path]:
     """Every output asked for (format → path; the report always), plus the job summary under GitHub Actions."""
-    targets = {"md": paths.get("md") or default_report_path(opts)}
-    targets.update({fmt: path for fmt, path in paths.items() if path is not None})
+    report = paths.get("md") or default_report_path(opts)
+    targets = {export.report_format(report): report}  # the report's suffix picks its renderer (.html: HTML)
+    targets.update({fmt: path for fmt, path in paths.items() if path is not None and fmt != "md"})
     if environ.get("GITHUB_STEP_SUMMARY"):
         targets["github"] = Path(environ["GITHUB_STEP_SUMMARY"])
     return targets
