@@ -18,13 +18,9 @@ STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
 STAMPS_FILE = "stamps.json"   # the harness's arrival time of every log line
 STORE_DIR = "artifacts"       # the harness's own copies of what a run wrote (only these are read)
-# Everything a run may write lives under its sandbox folder (the only place the
-# confinement lets it write); the harness copies what it needs out and deletes it.
-SANDBOX_DIR = "sandbox"
-OUTPUT_DIR = f"{SANDBOX_DIR}/output"
-SOURCE_DIR = f"{SANDBOX_DIR}/src"     # a fresh checkout of the commit, for this run only
-HOME_DIR = f"{SANDBOX_DIR}/home"      # private HOME
-TMP_DIR = f"{SANDBOX_DIR}/tmp"        # private TMPDIR
+# Everything a run may write lives in its sandbox (executors/sandbox.new_sandbox: /tmp/evalharness-<pid>/<random>/):
+# its tree src/, output/ ({output_dir}), home/ and tmp/; the harness copies what it needs out and deletes it.
+OUTPUT_DIR = "output"  # (what {output_dir} names when a command is checked before any sandbox exists)
 TREES_DIR = ".trees"                  # per-compare pristine trees, copied into every run
 LOCK_FILE = ".lock"
 VARIANTS_DIR = "variants"

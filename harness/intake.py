@@ -27,7 +27,7 @@ from typing import Any
 
 from harness import checkout
 from harness.errors import UsageProblem
-from harness.results import CandidateVerdict, CompareDocument, MetricComparison
+from harness.results import CandidateVerdict, MetricComparison
 
 #: SWE-bench's prediction keys → the keys they stand for here (a SWE-bench predictions file runs as it is).
 SWE_BENCH_KEYS = {"model_name_or_path": "agent", "model_patch": "patch", "instance_id": "attempt"}
@@ -210,16 +210,3 @@ def rejected_verdict(attempt: Attempt, reason: str) -> CandidateVerdict:
         name=attempt.name, sha="", agent=attempt.agent, attempt=attempt.attempt, reference=attempt.reference,
         status=NOT_APPLIED, outcome="not_applied", verdict=reason, diagnosis="the patch does not apply to the baseline, so nothing ran",
         equivalent=False, losses_match=False, images_identical=False, losses=MetricComparison(match=False))
-
-
-def annotate(doc: CompareDocument, attempts: list[Attempt], rejected: dict[str, str]) -> CompareDocument:
-    """Who wrote each candidate, and a verdict for every attempt that could not run, in the order handed in."""
-    by_name = {c.name: c for c in doc.candidates}
-    listed = [c for c in doc.candidates if c.name not in {a.name for a in attempts}]
-    for attempt in attempts:
-        if attempt.name in rejected:
-            listed.append(rejected_verdict(attempt, rejected[attempt.name]))
-        else:
-            listed.append(by_name[attempt.name].model_copy(
-                update={"agent": attempt.agent, "attempt": attempt.attempt, "reference": attempt.reference}))
-    return doc.model_copy(update={"candidates": listed})

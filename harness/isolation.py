@@ -1,10 +1,14 @@
 """Everything one run gets that no other run shares, set up just before it starts.
 
-- a fresh run folder (whatever an interrupted attempt left is removed);
-- a sandbox folder inside it, the only place the run may write (under
-  confinement): a fresh copy of its commit's tree (checked against the
-  manifest taken when the compare exported it), its output folder, and a
-  private HOME and TMPDIR;
+- a fresh run folder (whatever an interrupted attempt left is removed), where
+  the harness alone writes the run's logs and results;
+- a sandbox, the only place the run may write (under confinement), under a
+  short random name in /tmp (a UNIX socket path must stay under 108 bytes;
+  nothing in it tells the round): a fresh copy of its commit's tree (checked
+  against the manifest taken when the compare exported it), its output folder,
+  and a private HOME and TMPDIR;
+- what it may read besides (its inputs, its interpreter, system files), and
+  the compare's confinement;
 - an environment from the allow-list, plus a token that marks its processes.
 """
 

@@ -135,7 +135,7 @@ def test_no_histogram_without_timing_rounds_or_raw_values(fake_repo: Path, tmp_p
     assert not list(assets.asset_dir(tmp_path / "q.md").glob("histogram-*"))
     with pytest.raises(UsageProblem, match="^no timing histogram to draw: --quick runs no timing rounds$"):
         write_outputs(quick, {"histogram": tmp_path / "h.png"}, None)
-    seed = CompareDocument.load(REPO_ROOT / "reports" / "seed-1024.json")
+    seed = CompareDocument.load(REPO_ROOT / "tests" / "data" / "compare-v2.json")
     with pytest.raises(UsageProblem, match=r"^no timing histogram to draw: evalharness.compare/2 documents keep no "
                                            r"per-round values \(rerun the compare with this version\)$"):
         write_outputs(seed, {"histogram": tmp_path / "h.png"}, None)
@@ -198,7 +198,7 @@ def test_compare_results_of_one_phase(root: Path, monkeypatch: pytest.MonkeyPatc
 def test_compare_results_refuses_in_one_line(root: Path, other_workload: Path, monkeypatch: pytest.MonkeyPatch,
                                              args: list[str], error: str) -> None:
     monkeypatch.chdir(root)
-    names = {"SEED": str(REPO_ROOT / "reports" / "seed-1024.json"), "OTHER": str(other_workload)}
+    names = {"SEED": str(REPO_ROOT / "tests" / "data" / "compare-v2.json"), "OTHER": str(other_workload)}
     result = CliRunner().invoke(main, ["compare-results", *(names.get(a, a) for a in args)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     expected = error.replace("SEED", names["SEED"]).replace("OTHER", names["OTHER"])
@@ -273,7 +273,7 @@ def test_history_without_a_step_and_of_one_compare(root: Path, monkeypatch: pyte
 def test_history_refuses_in_one_line(root: Path, other_workload: Path, monkeypatch: pytest.MonkeyPatch,
                                      args: list[str], error: str) -> None:
     monkeypatch.chdir(root)
-    names = {"SEED": str(REPO_ROOT / "reports" / "seed-1024.json"), "OTHER": str(other_workload)}
+    names = {"SEED": str(REPO_ROOT / "tests" / "data" / "compare-v2.json"), "OTHER": str(other_workload)}
     result = CliRunner().invoke(main, ["history", *(names.get(a, a) for a in args)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     expected = error.replace("SEED", names["SEED"]).replace("OTHER", names["OTHER"])
@@ -305,7 +305,7 @@ def test_history_of_a_folder_leaves_out_what_does_not_belong(root: Path, other_w
     for name in "abc":
         shutil.copy(root / name / "compare.json", tmp_path / f"{name}.json")
     shutil.copy(other_workload, tmp_path / "other.json")
-    shutil.copy(REPO_ROOT / "reports" / "seed-1024.json", tmp_path / "seed.json")
+    shutil.copy(REPO_ROOT / "tests" / "data" / "compare-v2.json", tmp_path / "seed.json")
     (tmp_path / "notes.json").write_text('{"not": "a compare"}')
     with caplog.at_level(logging.WARNING):
         result = CliRunner().invoke(main, ["history", str(tmp_path)])

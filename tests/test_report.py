@@ -94,9 +94,9 @@ def test_committed_seed_report_rerenders_identically(tmp_path: Path) -> None:
 
 
 def test_warnings_are_merged_per_branch_wherever_they_are_listed() -> None:
-    """The seed document holds one 'unstable' warning per phase (four per branch) and a busy-machine one:
-    the report, the terminal and the job summary list one line per branch, each fact once."""
-    doc = CompareDocument.load(SEED_JSON)
+    """The earlier seed document (compare/2) holds one 'unstable' warning per phase (four per branch) and a
+    busy-machine one: the report, the terminal and the job summary list one line per branch, each fact once."""
+    doc = CompareDocument.load(REPO_ROOT / "tests" / "data" / "compare-v2.json")
     assert len(doc.warnings) == 5 and len(doc.candidates[0].warnings) == 4
     text = markdown.render(compare_view.build(doc))
     merged = ("baseline unstable: spread ≥ 10% of the median (train_epoch 25%, visualise 30%, period 30%, wall 29%); "

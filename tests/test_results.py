@@ -40,16 +40,17 @@ def test_compare_and_run_documents_validate_against_the_schema_files(fake_repo: 
         assert RunResult.load(path).label in {"base", "base.self", "rng", "crash"}
 
 
-def test_committed_seed_document_is_read_as_compare_2_and_written_back_unchanged() -> None:
-    """The seed report is a /2 document (no per-round values): still read, and a copy stays /2 byte for byte."""
-    path = REPO_ROOT / "reports" / "seed-1024.json"
+def test_a_compare_2_document_is_read_its_calls_from_its_words_and_stays_compare_2() -> None:
+    """The previous version's seed report (no per-round values, verdicts only in words): still read, its
+    calls read from its words, written back as /2 and read back to the same model."""
+    path = REPO_ROOT / "tests" / "data" / "compare-v2.json"
     doc = CompareDocument.load(path)
     assert doc.schema_ == "evalharness.compare/2" and not doc.per_round and doc.samples == {}
-    assert [c.verdict for c in doc.candidates] == ["equivalent, inconclusive (noise ±7 %)",
-                                                   "equivalent, inconclusive (noise ±43 %)",
-                                                   "NOT equivalent", "equivalent, faster"]
-    assert doc.to_json() == path.read_text()
-    assert "samples" not in json.loads(doc.to_json())
+    assert [(c.verdict, c.outcome, c.speed_call) for c in doc.candidates] == [
+        ("equivalent, inconclusive (noise ±7 %)", "equivalent", None),
+        ("equivalent, inconclusive (noise ±43 %)", "equivalent", None),
+        ("NOT equivalent", "not_equivalent", None), ("equivalent, faster", "equivalent", "better")]
+    assert CompareDocument.from_json(doc.to_json()) == doc and "samples" not in json.loads(doc.to_json())
 
 
 def test_a_wrong_schema_version_is_named() -> None:

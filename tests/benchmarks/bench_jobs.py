@@ -4,8 +4,8 @@ Twelve attempts (three agents × the four built-in candidate patches, handed in
 with --predictions) plus the baseline, one correctness run each (`compare
 --quick`, what `check` runs), three ways:
 
-1. --jobs 1 (one run at a time, every run with all the cores' threads);
-2. --jobs 2 (the cores split: two runs of cores // 2 threads at once);
+1. --jobs 1 (one run at a time);
+2. --jobs 2 (two runs at once; every run has the same --threads, the default cores less one);
 3. --executor ray on a local two-node Ray cluster (one CPU per node), started here.
 
 Each configuration starts from an empty work folder (same checkout cost), and

@@ -20,16 +20,17 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from harness import facts  # noqa: E402
 from harness.commands import harness_info  # noqa: E402
-from harness.executors import make_executor  # noqa: E402
+from harness.executors.registry import make_executor  # noqa: E402
 from harness.judge import analyse  # noqa: E402
 from harness.plan import CompareOptions, plan_compare  # noqa: E402
 from harness.schedule import execute_plan  # noqa: E402
 
 
-def first_only(plan, name, results, tol):  # the judge before every run was judged
-    base, first = results[plan.opts.baseline][0], results[name][0]
-    return first, analyse.judge_run(plan, name, base, first, tol)
+def first_only(case, name, results, tol):  # the judge before every run was judged
+    base, first = results[case.facts.baseline][0], results[name][0]
+    return first, analyse.judge_run(case, name, base, first, tol)
 
 
 def timed(fn, repeats: int = 5) -> list[float]:
@@ -50,7 +51,7 @@ def main() -> None:
         opts = CompareOptions(baseline="baseline", candidates=["claude", "gemini", "fused"], preset=args.preset,
                               repeat=args.repeat, variants=0, work_dir=Path(tmp))
         plan = plan_compare(opts)
-        executor = make_executor("local", 0, None, opts.threads)
+        executor = make_executor("local", {}, opts.threads)
         start = time.perf_counter()
         try:
             execution = execute_plan(plan, executor)
@@ -58,9 +59,10 @@ def main() -> None:
             executor.close()
         runs_s = time.perf_counter() - start
         judged = sum(len(execution.results[n]) for n in plan.opts.candidates)
-        every = timed(lambda: analyse.analyse(plan, execution, harness_info(), "built-in"))
+        case = analyse.Case(facts.facts_of(plan, execution, harness_info(), "built-in"), plan.task, plan.run_root)
+        every = timed(lambda: analyse.analyse(case, execution))
         with mock.patch.object(analyse, "standing", first_only):
-            first = timed(lambda: analyse.analyse(plan, execution, harness_info(), "built-in"))
+            first = timed(lambda: analyse.analyse(case, execution))
         plan.release()
     extra = statistics.median(every) - statistics.median(first)
     print(f"preset {args.preset}, --repeat {args.repeat}: {judged} candidate runs judged, the compare's runs took "
