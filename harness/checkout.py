@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -210,7 +211,22 @@ def resolve(repo_path: Path, name: str) -> str:
     try:
         return _git(repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
     except CheckoutError:
+        remote = _only_remote_branch(repo, name)
+        if remote:
+            return remote
         raise UsageProblem(f"no branch, tag or commit named {name!r} ({_known_refs(repo, name)})") from None
+
+
+def _only_remote_branch(repo: git.Repo, name: str) -> str | None:
+    """`feature` in a fresh clone names `origin/feature`, as `git checkout feature` takes it: only when
+    exactly one remote has a branch of that name (two would be a guess)."""
+    refs = _git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/remotes").splitlines()
+    found = [(ref.removeprefix("refs/remotes/"), sha) for ref, sha in (line.split() for line in refs)
+             if re.fullmatch(r"refs/remotes/[^/]+/" + re.escape(name), ref)]
+    if len(found) != 1:
+        return None
+    log.info("%r is no local branch: using %s, the only remote branch of that name", name, found[0][0])
+    return found[0][1]
 
 
 #: Up to this many branches are listed when no name is close to a mistyped one.

@@ -148,6 +148,23 @@ def test_a_mistyped_name_among_many_branches_gets_a_did_you_mean(tmp_path: Path,
     assert str(refused.value) == f"no branch, tag or commit named {name!r} {expected}"
 
 
+def test_a_fresh_clones_branches_resolve_as_git_checkout_takes_them(tmp_path: Path) -> None:
+    """A fresh `git clone` has only its default branch locally: `feature` is `origin/feature` (as `git checkout
+    feature` takes it), through the harness's own private clone of that clone; a name two remotes have is not
+    guessed."""
+    upstream = trainer_repo(tmp_path / "upstream", {})
+    feature = upstream.create_head("feature", upstream.head.commit)
+    clone = git.Repo.clone_from(upstream.working_dir, tmp_path / "clone")
+    clone.create_remote("fork", upstream.working_dir).fetch()
+    upstream.create_head("only-origin", upstream.head.commit)
+    clone.remotes.origin.fetch()
+    private = checkout.clone_repo(str(tmp_path / "clone"), tmp_path / "work")
+    assert checkout.resolve(private, "only-origin") == feature.commit.hexsha
+    with pytest.raises(UsageProblem) as refused:
+        checkout.resolve(private, "feature")
+    assert "no branch, tag or commit named 'feature' (did you mean" in str(refused.value)
+
+
 def option_default(command: str, name: str) -> object:
     return next(p.default for p in main.commands[command].params if p.name == name)
 

@@ -33,5 +33,5 @@ def write_html(doc: CompareDocument, path: Path, run_root: Path | None) -> Path:
 def _write(doc: CompareDocument, path: Path, run_root: Path | None, render: Callable[[Report], str]) -> Path:
     links = assets.write_all(doc, path, run_root)
     path.write_text(render(compare_view.build(doc, links)), encoding="utf-8")
-    log.info("wrote report %s (assets in %s)", path, assets.asset_dir(path))
+    log.debug("report assets in %s", assets.asset_dir(path))
     return path

@@ -186,6 +186,16 @@ def text_labels(first: list[str], second: list[str], taken: set[Shape]) -> tuple
     return [lbl for lbl in repeated if a[lbl] == b.get(lbl)], [lbl for lbl in repeated if a[lbl] != b.get(lbl)]
 
 
+def other_lines(lines: list[str], shapes: set[Shape], labels: list[str]) -> list[str]:
+    """What the user should know was printed but is in no pattern (a final sample, a summary line)."""
+    rest = [line for line in lines if line.strip() and split(line)[0] not in shapes
+            and ((m := LABEL.match(line)) is None or m["label"] not in labels)]
+    if not rest:
+        return []
+    return [f"{len(rest)} other printed line(s), e.g. {rest[0][:60]!r}: in no pattern; to compare them, add a "
+            "[log.text] pattern with a (?P<text>…) group"]
+
+
 def _sample(shape: Shape) -> str:
     return "N".join(shape.parts).replace("\0ts\0", "<time> ")[:80]
 
@@ -223,6 +233,7 @@ def propose(first: list[str], second: list[str], files: tuple[dict[str, str], di
     for label in alike_labels:
         found.texts[_identifier(label.lower(), len(found.texts))] = f"^{re.escape(label)}: (?P<text>.*)$"
     found.left_out += [f"printed text {lbl!r}: differs between two runs of the same commit" for lbl in differing_labels]
+    found.left_out += other_lines(first, {s for s, *_ in every}, alike_labels + differing_labels)
     found.artifacts, differing_files = artifact_globs(*files)
     found.left_out += [f"file {name}: differs between two runs of the same commit" for name in differing_files]
     return found
