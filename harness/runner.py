@@ -72,6 +72,12 @@ def settle(first: RunResult, second: RunResult) -> RunResult:
     return second.model_copy(update={"status": C.STATUS_FLAKY, "problems": [note, *second.problems]})
 
 
+def is_final(plan: Plan, result: RunResult) -> bool:
+    """Ok, flaky, or one of the task's own endings (a race contender 'unfinished' at its cap): a rerun would
+    end the same way at the same cost (up to the cap again), so it is not run once more."""
+    return result.status in FINAL or result.status in plan.task.exit_codes.values()
+
+
 def resumable(plan: Plan, spec: RunSpec, reuse: bool) -> tuple[RunResult | None, RunResult | None, bool]:
     """(a result that makes the run unnecessary, a stored failure to rerun, resumed?).
 
@@ -79,7 +85,7 @@ def resumable(plan: Plan, spec: RunSpec, reuse: bool) -> tuple[RunResult | None,
     (harness/cache.py) stand in for the run — the equivalence round only.
     """
     earlier = store.load_verified(spec.run_dir, spec.label, spec.sha, spec.rep, spec.key)
-    if earlier is not None and earlier.status in FINAL:
+    if earlier is not None and is_final(plan, earlier):
         return earlier, None, True
     if earlier is not None:
         log.info("%s round %d: the stored run %s; running it again", spec.label, spec.rep + 1, ending(earlier))
@@ -92,7 +98,7 @@ def resumable(plan: Plan, spec: RunSpec, reuse: bool) -> tuple[RunResult | None,
 
 def conclude(plan: Plan, executor: Executor, spec: RunSpec, earlier: RunResult | None, result: RunResult) -> RunResult:
     """A fresh failure runs once more; two endings are settled (flaky or not); the result is saved and cached."""
-    if earlier is None and not result.ok:
+    if earlier is None and not is_final(plan, result):
         log.info("%s round %d: %s; running it once more", spec.label, spec.rep + 1, ending(result))
         earlier, result = result, attempt(plan, executor, spec)
     if earlier is not None:

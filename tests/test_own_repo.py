@@ -117,7 +117,7 @@ def test_init_proposes_a_task_that_gives_the_same_verdicts(own_repo: Path, tmp_p
     text = out.read_text()
     assert re.search(r'^glob = "model\.pt"$', text, re.MULTILINE) and "[log.text]" in text, text
     opts = CompareOptions(baseline="main", candidates=list(EXPECTED), repo=str(own_repo), task=str(out),
-                          work_dir=tmp_path / "work", quick=True, variants=0, threads=1)
+                          work_dir=tmp_path / "work", quick=True, variants=0, threads=1, start="warm")
     assert_expected(verdicts_of(run_compare(opts).doc))
 
 

@@ -7,6 +7,7 @@ subprocess case checks the per-run cap end to end.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -121,10 +122,14 @@ def test_sweep_table_has_the_seeds_shape(tmp_path: Path) -> None:
     assert paths["png"].stat().st_size > 1000
 
 
-def test_a_contender_that_hits_the_cap_is_unfinished_not_dropped(tmp_path: Path) -> None:
-    """A real race.py subprocess under a 1-second cap: 'Unfinished after N s (k steps)', kept in the verdicts."""
-    opts = race_opts(tmp_path, OURS_EULER, quick=True, overrides=["n_train=8", "cap_seconds=1"])
-    done = run_compare(opts)
+def test_a_contender_that_hits_the_cap_is_unfinished_not_dropped(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A real race.py subprocess under a 1-second cap: 'Unfinished after N s (k steps)', kept in the verdicts —
+    and not run once more, as a crash would be (the task's own ending: a rerun would cost the cap again)."""
+    opts = race_opts(tmp_path, OURS_EULER, quick=True, variants=0, overrides=["n_train=8", "cap_seconds=1"])
+    with caplog.at_level(logging.INFO, logger="harness"):
+        done = run_compare(opts)
+    assert "running it once more" not in caplog.text
     entry = done.doc.candidates[0]
     assert entry.status == "unfinished" and entry.verdict == "unfinished"
     assert entry.diagnosis.startswith("Unfinished after ") and entry.diagnosis.endswith(" steps)")
