@@ -19,7 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict, str]:
     tmp = tmp_path_factory.mktemp("e2e")
     argv = ["compare", "baseline", "gemini", "claude", "gemini-first", "fused", "--preset", "small", "--quick",
-            "--work-dir", str(tmp / "work"), "--report", str(tmp / "report.md"), "--json", str(tmp / "r.json")]
+            "--start", "warm", "--work-dir", str(tmp / "work"), "--report", str(tmp / "report.md"), "--json",
+            str(tmp / "r.json")]  # warm: the cold path is the CI gate's (.ci/run), on these very candidates
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(REPO_ROOT)  # the built-in source is baseline/ + candidates/ of the current folder
         result = CliRunner().invoke(main, argv, catch_exceptions=False)
