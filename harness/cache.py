@@ -38,7 +38,7 @@ from harness.executors import RunSpec
 from harness.results import Record, ResultError, RunResult
 
 if TYPE_CHECKING:
-    from harness.plan import Plan
+    from harness.plan import Running
 
 log = logging.getLogger(__name__)
 CACHE_SCHEMA = "evalharness.cache/1"
@@ -197,14 +197,14 @@ def store_of(work_dir: Path) -> ResultCache:
     return ResultCache(work_dir.resolve() / C.CACHE_DIR)
 
 
-def lookup(plan: Plan, spec: RunSpec) -> RunResult | None:
+def lookup(running: Running, spec: RunSpec) -> RunResult | None:
     """A stored result for this run's key (files restored into its folder), unless the cache is off or --fresh."""
-    if not plan.opts.cache or plan.opts.fresh:
+    if not running.cache or running.fresh:
         return None
-    return store_of(plan.opts.work_dir).restore(spec)
+    return store_of(running.work_dir).restore(spec)
 
 
-def record(plan: Plan, spec: RunSpec, result: RunResult) -> None:
+def record(running: Running, spec: RunSpec, result: RunResult) -> None:
     """Store a finished run for later compares (a no-op with --no-cache)."""
-    if plan.opts.cache:
-        store_of(plan.opts.work_dir).record(spec, result)
+    if running.cache:
+        store_of(running.work_dir).record(spec, result)

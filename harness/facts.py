@@ -29,13 +29,14 @@ def runs_of(plan: Plan, execution: Execution | None) -> dict[str, list[str]]:
 def facts_of(plan: Plan, execution: Execution | None = None, harness: HarnessInfo | None = None, source: str = "",
              created: str = "", aliases: dict[str, str] | None = None) -> CompareFacts:
     """What the judge reads of the plan (and of the execution, once there is one)."""
-    o, done = plan.opts, execution or Execution({})
+    lineup, schedule, judging, done = plan.lineup, plan.schedule, plan.judging, execution or Execution({})
     return CompareFacts(
         created=created, harness=harness or HarnessInfo(version=""), source=source, task_path=str(plan.task.path),
         task_sha256=plan.task.toml_sha256, preset=plan.config.preset, params=dict(plan.config.params),
-        baseline=o.baseline, candidates=list(o.candidates), labels=list(plan.labels),
-        shas={name: co.sha for name, co in plan.checkouts.items()}, quick=o.quick, rounds=o.rounds,
-        threshold=o.threshold, timeout_s=plan.timeout_s, threads=o.threads, fail_on=o.fail_on, device=plan.device,
+        baseline=lineup.baseline, candidates=list(lineup.candidates), labels=list(plan.labels),
+        shas={name: co.sha for name, co in plan.checkouts.items()}, quick=schedule.quick, rounds=schedule.rounds,
+        threshold=judging.threshold, timeout_s=plan.timeout_s, threads=plan.running.threads, fail_on=judging.fail_on,
+        device=plan.device,
         environment=dict(plan.environment),
         diffs={name: DiffFacts(diffstat=stat, flags=flags) for name, (stat, flags) in plan.diffs.items()},
         attempts=[AttemptFacts(name=a.name, agent=a.agent, attempt=a.attempt, reference=a.reference)

@@ -42,7 +42,7 @@ def fresh_source(plan: Plan, spec: RunSpec, dest: Path) -> None:
     if trees.copy_verified(tree, dest, expected):
         return
     log.warning("the exported tree of %s changed since the compare started; exporting it again", spec.sha[:12])
-    plan.manifests[spec.sha] = trees.materialise(plan.source, spec.sha, tree, plan.opts.python, plan.env)
+    plan.manifests[spec.sha] = trees.materialise(plan.source, spec.sha, tree, plan.running.python, plan.env)
     if not trees.copy_verified(tree, dest, plan.manifests[spec.sha]):
         raise InfraError(f"cannot make a clean copy of commit {spec.sha[:12]} in {dest}")
 
@@ -72,5 +72,5 @@ def prepare(plan: Plan, spec: RunSpec) -> RunSpec:
     inputs = (*(p for p in (plan.run_root / C.INPUTS_DIR, plan.task_copy) if p is not None and p.is_dir()),
               *named_paths(plan.config_of(spec.label).params))
     return replace(spec, cwd=box / "src", argv=argv, env=env, token=token, sandbox_dir=box, writable=(box,),
-                   readable=(*plan.reads, *inputs), confinement=plan.confinement, max_rss_mb=plan.opts.max_rss_mb,
+                   readable=(*plan.reads, *inputs), confinement=plan.confinement, max_rss_mb=plan.running.max_rss_mb,
                    origin=spec)

@@ -67,11 +67,68 @@ class CompareOptions:
         return 1 if self.quick else self.repeat
 
 
+# The compare's settings, split by the stage that reads them: a stage is handed its own group, so what a
+# stage may depend on is in its type (the parsed CompareOptions stays with the command and plan_compare).
+
+@dataclass(frozen=True)
+class Lineup:
+    """What is compared, as planned: the baseline and every candidate (handed-in attempts included)."""
+
+    baseline: str
+    candidates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How many rounds the driver runs (schedule.py, rounds.py, variants.py)."""
+
+    quick: bool
+    repeat: int
+    variants: int
+
+    @property
+    def rounds(self) -> int:
+        return 1 if self.quick else self.repeat
+
+
+@dataclass(frozen=True)
+class Running:
+    """How every run runs (rounds, runner, isolation, cache): interpreter, threads, limits, start, reuse."""
+
+    python: str
+    threads: int
+    timeout_s: float | None
+    max_rss_mb: float | None
+    start: str
+    cache: bool
+    fresh: bool
+    work_dir: Path
+
+
+@dataclass(frozen=True)
+class Judging:
+    """What the judge is told besides the results (facts.py → judge.json): its threshold and the gate's rule."""
+
+    threshold: float
+    fail_on: str | None
+
+
+def split_options(opts: CompareOptions) -> tuple[Lineup, Schedule, Running, Judging]:
+    """The parsed options as the four stage groups (once the attempts are among the candidates)."""
+    return (Lineup(opts.baseline, tuple(opts.candidates)), Schedule(opts.quick, opts.repeat, opts.variants),
+            Running(opts.python, opts.threads, opts.timeout_s, opts.max_rss_mb, opts.start, opts.cache, opts.fresh,
+                    opts.work_dir.resolve()),
+            Judging(opts.threshold, opts.fail_on))
+
+
 @dataclass
 class Plan:
     """The resolved, runnable compare: what runs where, and where results go."""
 
-    opts: CompareOptions
+    lineup: Lineup
+    schedule: Schedule
+    running: Running
+    judging: Judging
     config: TaskConfig
     source: Path
     checkouts: dict[str, checkout.Checkout]
@@ -96,7 +153,7 @@ class Plan:
     @property
     def timeout_s(self) -> float:
         """The timeout of the next run: --timeout, or derived from the baseline's first run once it ran."""
-        return self.run_timeout_s or self.opts.timeout_s or C.DEFAULT_TIMEOUT_S
+        return self.run_timeout_s or self.running.timeout_s or C.DEFAULT_TIMEOUT_S
 
     @property
     def task(self) -> Task:
@@ -109,8 +166,8 @@ class Plan:
     @property
     def labels(self) -> list[str]:
         """Baseline, its self-comparison twin (when timing is judged), then candidates."""
-        twin = [] if self.opts.quick else [self.opts.baseline + C.SELF_SUFFIX]
-        return [self.opts.baseline, *twin, *self.opts.candidates]
+        twin = [] if self.schedule.quick else [self.lineup.baseline + C.SELF_SUFFIX]
+        return [self.lineup.baseline, *twin, *self.lineup.candidates]
 
     def checkout_of(self, label: str) -> checkout.Checkout:
         return self.checkouts[label.removesuffix(C.SELF_SUFFIX)]
@@ -128,10 +185,10 @@ class Plan:
         env = self.environment
         return {"sha": self.checkout_of(label).sha, "task": self.task.toml_sha256, "params": self.config_of(label).params,
                 "inputs": {k: file_digest(Path(v)) for k, v in sorted(self.inputs.items())},
-                "python": self.opts.python, "versions": {k: env.get(k) for k in VERSION_KEYS},
+                "python": self.running.python, "versions": {k: env.get(k) for k in VERSION_KEYS},
                 "machine": {k: env.get(k) for k in MACHINE_KEYS}, "device": self.device,
-                "threads": self.opts.threads, "env": self.env,
-                "max_rss_mb": self.opts.max_rss_mb, "sandbox": self.confinement.key,
+                "threads": self.running.threads, "env": self.env,
+                "max_rss_mb": self.running.max_rss_mb, "sandbox": self.confinement.key,
                 **({"task_dir": key_digest(trees.manifest(self.task_copy))} if self.task_copy else {})}
 
     def release(self) -> None:
@@ -285,9 +342,10 @@ def plan_compare(opts: CompareOptions, config: TaskConfig | None = None) -> Plan
     except BaseException:
         lock.release()
         raise
-    return Plan(opts, config, source, checkouts, root, inputs, env, environment, configs, attempts, taken.rejected,
-                confinement, manifests, lock, reads, task_copy=task_copy, python_paths=python_paths, diffs=diff_facts(source, shas[opts.baseline], shas, opts.candidates,
-                                                                      config.task))
+    diffs = diff_facts(source, shas[opts.baseline], shas, opts.candidates, config.task)
+    return Plan(*split_options(opts), config, source, checkouts, root, inputs, env, environment,
+                configs, attempts, taken.rejected, confinement, manifests, lock, reads, task_copy=task_copy,
+                python_paths=python_paths, diffs=diffs)
 
 
 def diff_facts(source: Path, base_sha: str, shas: dict[str, str], names: list[str],

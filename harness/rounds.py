@@ -29,7 +29,7 @@ def run_spec(plan: Plan, label: str, rep: int) -> RunSpec:
     """The argv, folder and environment of one repetition of one branch."""
     co = plan.checkout_of(label)
     run_dir = plan.run_root / layout.rep_dir(label, rep, co.sha)
-    values = {**plan.config_of(label).params, **plan.inputs, "python": plan.opts.python,
+    values = {**plan.config_of(label).params, **plan.inputs, "python": plan.running.python,
               "task_dir": str(plan.task_copy or ""),
               "output_dir": isolation.OUTPUT_PLACEHOLDER, "device": plan.device}
     key = plan.run_key(label)
@@ -47,7 +47,7 @@ def warm_start(plan: Plan) -> bool:
     ways). So only a compare without timing rounds (--quick, the equivalence gate) forks its runs warm. CPU
     runs only: a CUDA runtime that the preload touched (torch.cuda.is_available() may) is unusable after a
     fork."""
-    return plan.opts.start == "warm" and plan.opts.quick and bool(plan.task.preload) and plan.device == "cpu"
+    return plan.running.start == "warm" and plan.schedule.quick and bool(plan.task.preload) and plan.device == "cpu"
 
 
 def reusable(label: str, rep: int) -> bool:
@@ -110,10 +110,10 @@ class Progress:
     """
 
     def __init__(self, plan: Plan) -> None:
-        branches = 1 + len(plan.opts.candidates)
-        self.rounds = 0 if plan.opts.quick else plan.opts.rounds
-        variant_runs = plan.opts.variants * branches if plan.task.variants else 0
-        self.total = branches + variant_runs + (0 if plan.opts.quick else 1 + self.rounds * (branches + 1))
+        branches = 1 + len(plan.lineup.candidates)
+        self.rounds = 0 if plan.schedule.quick else plan.schedule.rounds
+        variant_runs = plan.schedule.variants * branches if plan.task.variants else 0
+        self.total = branches + variant_runs + (0 if plan.schedule.quick else 1 + self.rounds * (branches + 1))
         self.done, self.fresh, self.started = 0, 0, time.perf_counter()
         self.agents = agent_labels(plan)
         self.rejected = set(plan.rejected)  # attempts whose patch does not apply: they never run

@@ -20,6 +20,7 @@ from harness.results import RunResult
 
 if TYPE_CHECKING:
     from harness.plan import Plan
+    from harness.tasks import Task
 
 log = logging.getLogger(__name__)
 #: Stored statuses resumed as final; any other failure is rerun once.
@@ -42,7 +43,7 @@ def ready(plan: Plan, spec: RunSpec) -> RunSpec:
 
 def complete(plan: Plan, spec: RunSpec, outcome: Outcome) -> RunResult:
     """Copy the outputs into the store and read only the store, with the label's own parameters."""
-    reference = None if spec.label.removesuffix(C.SELF_SUFFIX) == plan.opts.baseline else plan.baseline_artifacts
+    reference = None if spec.label.removesuffix(C.SELF_SUFFIX) == plan.lineup.baseline else plan.baseline_artifacts
     captured = store.capture(spec, plan.task, plan.manifests.get(spec.sha), plan.store_budget, reference)
     return collect.collect(spec, plan.task, plan.config_of(spec.label).params, outcome, captured)
 
@@ -72,10 +73,10 @@ def settle(first: RunResult, second: RunResult) -> RunResult:
     return second.model_copy(update={"status": C.STATUS_FLAKY, "problems": [note, *second.problems]})
 
 
-def is_final(plan: Plan, result: RunResult) -> bool:
+def is_final(task: Task, result: RunResult) -> bool:
     """Ok, flaky, or one of the task's own endings (a race contender 'unfinished' at its cap): a rerun would
     end the same way at the same cost (up to the cap again), so it is not run once more."""
-    return result.status in FINAL or result.status in plan.task.exit_codes.values()
+    return result.status in FINAL or result.status in task.exit_codes.values()
 
 
 def resumable(plan: Plan, spec: RunSpec, reuse: bool) -> tuple[RunResult | None, RunResult | None, bool]:
@@ -85,12 +86,12 @@ def resumable(plan: Plan, spec: RunSpec, reuse: bool) -> tuple[RunResult | None,
     (harness/cache.py) stand in for the run — the equivalence round only.
     """
     earlier = store.load_verified(spec.run_dir, spec.label, spec.sha, spec.rep, spec.key)
-    if earlier is not None and is_final(plan, earlier):
+    if earlier is not None and is_final(plan.task, earlier):
         return earlier, None, True
     if earlier is not None:
         log.info("%s round %d: the stored run %s; running it again", spec.label, spec.rep + 1, ending(earlier))
         return None, earlier, False
-    cached = cache.lookup(plan, spec) if reuse else None
+    cached = cache.lookup(plan.running, spec) if reuse else None
     if cached is not None:
         cached.save(spec.run_dir / C.RESULT_FILE)
     return cached, None, False
@@ -98,12 +99,12 @@ def resumable(plan: Plan, spec: RunSpec, reuse: bool) -> tuple[RunResult | None,
 
 def conclude(plan: Plan, executor: Executor, spec: RunSpec, earlier: RunResult | None, result: RunResult) -> RunResult:
     """A fresh failure runs once more; two endings are settled (flaky or not); the result is saved and cached."""
-    if earlier is None and not is_final(plan, result):
+    if earlier is None and not is_final(plan.task, result):
         log.info("%s round %d: %s; running it once more", spec.label, spec.rep + 1, ending(result))
         earlier, result = result, attempt(plan, executor, spec)
     if earlier is not None:
         result = settle(earlier, result)
-    cache.record(plan, spec, result)
+    cache.record(plan.running, spec, result)
     result.save(spec.run_dir / C.RESULT_FILE)
     return result
 

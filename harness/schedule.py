@@ -27,7 +27,7 @@ from harness.execution import Execution
 from harness.facts import case_of
 from harness.executors import Executor
 from harness.judge import analyse, stats
-from harness.plan import Plan
+from harness.plan import Plan, Running
 from harness.results import RunResult
 from harness.rounds import Progress, run_round, run_spec
 
@@ -43,13 +43,13 @@ def execute_plan(plan: Plan, executor: Executor) -> Execution:
     run = Execution({label: [] for label in plan.labels})
     progress = Progress(plan)
     equivalence_round(plan, executor, run, progress)
-    variants.check(plan, executor, run, plan.opts.variants, progress)
-    if plan.opts.quick:
+    variants.check(plan, executor, run, plan.schedule.variants, progress)
+    if plan.schedule.quick:
         return run
     for warning in analyse.clock_warnings(case_of(plan), run.results):
         log.warning("%s", warning)
     remaining = timing_gate(plan, run)
-    for round_no in range(1, plan.opts.rounds + 1):
+    for round_no in range(1, plan.schedule.rounds + 1):
         if not remaining:
             break
         timing_round(plan, executor, run, round_no, remaining, progress)
@@ -57,11 +57,11 @@ def execute_plan(plan: Plan, executor: Executor) -> Execution:
     return run
 
 
-def derived_timeout(plan: Plan, baseline: RunResult) -> float:
+def derived_timeout(running: Running, baseline: RunResult) -> float:
     """The timeout of every run after the baseline's first: --timeout if given, else ten times that run's wall
     time (a candidate that hangs, say on something the sandbox denies, is not waited for an hour)."""
-    if plan.opts.timeout_s is not None:
-        return plan.opts.timeout_s
+    if running.timeout_s is not None:
+        return running.timeout_s
     return max(MIN_TIMEOUT_S, TIMEOUT_FACTOR * baseline.wall_s)
 
 
@@ -70,21 +70,21 @@ def equivalence_round(plan: Plan, executor: Executor, run: Execution, progress: 
 
     These are correctness runs, so an executor that can fans them out (`--jobs`, Ray).
     """
-    base, twin = plan.opts.baseline, plan.opts.baseline + C.SELF_SUFFIX
-    first = [base, *([] if plan.opts.quick else [twin])]
+    base, twin = plan.lineup.baseline, plan.lineup.baseline + C.SELF_SUFFIX
+    first = [base, *([] if plan.schedule.quick else [twin])]
     done = run_round(plan, executor, first, 0, progress)
     stop_if_baseline_broken(plan, base, done[base])
-    plan.run_timeout_s = derived_timeout(plan, done[base])
+    plan.run_timeout_s = derived_timeout(plan.running, done[base])
     plan.baseline_artifacts = {a.name: a.size for a in done[base].artifacts}
-    done |= run_round(plan, executor, plan.opts.candidates, 0, progress)
-    for label in [*first, *plan.opts.candidates]:
+    done |= run_round(plan, executor, plan.lineup.candidates, 0, progress)
+    for label in [*first, *plan.lineup.candidates]:
         run.results[label].append(done[label])
 
 
 def timing_gate(plan: Plan, run: Execution) -> list[str]:
     """Candidates whose equivalence round settles their verdict get no timing rounds; the rest go on."""
     remaining = []
-    for name in plan.opts.candidates:
+    for name in plan.lineup.candidates:
         reason = "NOT equivalent on a held-out variant" if name in run.findings else \
             analyse.not_timed_reason(case_of(plan), run.results, name)
         if reason is None:
@@ -98,7 +98,7 @@ def timing_gate(plan: Plan, run: Execution) -> list[str]:
 def timing_round(plan: Plan, executor: Executor, run: Execution, round_no: int, remaining: list[str],
                  progress: Progress) -> None:
     """One interleaved round: baseline, its twin and every open candidate, in a seeded shuffled order."""
-    labels = [plan.opts.baseline, plan.opts.baseline + C.SELF_SUFFIX, *remaining]
+    labels = [plan.lineup.baseline, plan.lineup.baseline + C.SELF_SUFFIX, *remaining]
     for label in stats.interleaved_schedule(labels, 1, C.SCHEDULE_SEED + round_no)[0]:
         spec = run_spec(plan, label, round_no)
         result, resumed = runner.run_or_resume(plan, executor, spec)
@@ -111,7 +111,7 @@ def timing_round(plan: Plan, executor: Executor, run: Execution, round_no: int, 
 def still_open(plan: Plan, run: Execution, remaining: list[str], round_no: int) -> list[str]:
     """After a round, the candidates whose timing goes on: not those whose run failed or differs from the
     baseline's, nor (from the minimum on) those whose speed question is settled or futile."""
-    looking = round_no >= min(stats.MIN_ROUNDS, plan.opts.rounds)
+    looking = round_no >= min(stats.MIN_ROUNDS, plan.schedule.rounds)
     open_ = []
     for name in remaining:
         note = stop_reason(plan, run, name, round_no, looking)
@@ -129,8 +129,8 @@ def stop_reason(plan: Plan, run: Execution, name: str, round_no: int, looking: b
         return f"timing stopped: a run {last.status} in round {round_no}"
     if analyse.run_differs(case_of(plan), run.results, name, last) is not None:
         return f"timing stopped: NOT equivalent, timed round {round_no} differs from the baseline"
-    state = analyse.timing_state(case_of(plan), run.results, name, final=round_no == plan.opts.rounds) if looking else "open"
-    return stop_note(state, round_no, plan.opts.rounds)
+    state = analyse.timing_state(case_of(plan), run.results, name, final=round_no == plan.schedule.rounds) if looking else "open"
+    return stop_note(state, round_no, plan.schedule.rounds)
 
 
 def stop_note(state: str, round_no: int, cap: int) -> str | None:
@@ -148,7 +148,7 @@ def stop_note(state: str, round_no: int, cap: int) -> str | None:
 def stop_if_baseline_broken(plan: Plan, label: str, result: RunResult) -> None:
     """Without a working baseline there is nothing to compare outputs against (an infrastructure failure);
     a task that compares no outputs (a race) only loses that baseline's times."""
-    if label == plan.opts.baseline and not result.ok and plan.task.judging.outputs:
+    if label == plan.lineup.baseline and not result.ok and plan.task.judging.outputs:
         tail = result.stderr_tail.strip().splitlines()
         why = next((p for p in result.problems if p.startswith("denied by the sandbox")), None)
         raise InfraError(f"the baseline run {result.status} ({why or (tail[-1] if tail else 'no stderr')}); "

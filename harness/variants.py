@@ -102,7 +102,7 @@ def variant_plan(plan: Plan, variant: dict[str, str]) -> Plan:
     """The same compare on other parameters, in its own folder (and so with its own run keys)."""
     config = TaskConfig(plan.task, plan.config.preset, {**plan.config.params, **variant})
     root = layout.variant_root(plan.run_root, variant_id(variant))
-    base_tree = plan.checkouts[plan.opts.baseline].path
+    base_tree = plan.checkouts[plan.lineup.baseline].path
     inputs = plan.task.hooks.prepare_inputs(config, base_tree, root / C.INPUTS_DIR)
     return replace(plan, config=config, run_root=root, inputs=inputs)
 
@@ -114,8 +114,8 @@ def run_variants(vplan: Plan, executor: Executor, labels: list[str], progress: P
 
 def matched_round_one(plan: Plan, results: Results, tol: Tolerance) -> list[str]:
     """Candidates worth checking further: their first run is ok and equals the baseline's."""
-    base = results[plan.opts.baseline][0]
-    return [name for name in plan.opts.candidates
+    base = results[plan.lineup.baseline][0]
+    return [name for name in plan.lineup.candidates
             if results.get(name) and analyse.judge_run(case_of(plan), name, base, results[name][0], tol).equivalent]
 
 
@@ -123,8 +123,8 @@ def check_one(plan: Plan, executor: Executor, variant: dict[str, str], names: li
               run: Execution, progress: Progress) -> None:
     """Run one variant for the baseline and `names` (all at once where the executor can); record who differs."""
     vplan = variant_plan(plan, variant)
-    done = run_variants(vplan, executor, [plan.opts.baseline, *names], progress)
-    base = done[plan.opts.baseline]
+    done = run_variants(vplan, executor, [plan.lineup.baseline, *names], progress)
+    base = done[plan.lineup.baseline]
     if not base.ok:
         run.variant_warnings.append(f"variant {describe(variant)} skipped: the baseline run {base.status} on it")
         return
@@ -136,7 +136,7 @@ def check_one(plan: Plan, executor: Executor, variant: dict[str, str], names: li
 
 def check(plan: Plan, executor: Executor, run: Execution, n: int, progress: Progress) -> None:
     """Call after the equivalence round: n held-out variants for every candidate that matched so far."""
-    if n <= 0 or not plan.task.variants or not run.results.get(plan.opts.baseline):
+    if n <= 0 or not plan.task.variants or not run.results.get(plan.lineup.baseline):
         return
     tol, _ = analyse.baseline_tolerance(case_of(plan), run.results)
     names = matched_round_one(plan, run.results, tol)

@@ -110,3 +110,14 @@ def test_no_decision_searches_the_words_of_a_verdict() -> None:
             if "export" not in p.relative_to(HARNESS).parts and "source" not in p.relative_to(HARNESS).parts
             for n, line in enumerate(p.read_text().splitlines(), start=1) if WORD_SEARCH.search(line)]
     assert hits == []
+
+
+def test_stages_read_their_own_settings_not_the_parsed_options() -> None:
+    """CompareOptions is what a command parsed; plan_compare splits it into Lineup, Schedule, Running and Judging,
+    and every stage past the plan reads its own group (the plan keeps no `opts`)."""
+    from harness.plan import Plan
+
+    assert "opts" not in Plan.__dataclass_fields__
+    hits = [f"{p.relative_to(HARNESS)}:{n}" for p in sorted(HARNESS.rglob("*.py")) if p.name != "plan.py"
+            for n, line in enumerate(p.read_text().splitlines(), start=1) if "plan.opts" in line]
+    assert hits == []

@@ -67,7 +67,7 @@ def run_compare(opts: CompareOptions, executor: Executor | None = None, config: 
             log.info("run folder %s (confinement: %s)", plan.run_root, plan.confinement.level)
             execution = execute_plan(plan, running)
         created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        aliases = portable.aliases(plan.opts.work_dir, plan.python_paths)
+        aliases = portable.aliases(plan.running.work_dir, plan.python_paths)
         facts.store(plan, execution, harness_info(), source_label(opts), created, aliases)
         doc = document_of(plan.run_root)
         export.write_outputs(doc, {"json": plan.run_root / C.COMPARE_JSON}, plan.run_root)

@@ -58,7 +58,7 @@ def main() -> None:
         finally:
             executor.close()
         runs_s = time.perf_counter() - start
-        judged = sum(len(execution.results[n]) for n in plan.opts.candidates)
+        judged = sum(len(execution.results[n]) for n in plan.lineup.candidates)
         case = analyse.Case(facts.facts_of(plan, execution, harness_info(), "built-in"), plan.task, plan.run_root)
         every = timed(lambda: analyse.analyse(case, execution))
         with mock.patch.object(analyse, "standing", first_only):
