@@ -53,13 +53,20 @@ def named_paths(params: dict[str, str]) -> tuple[Path, ...]:
     return tuple(Path(v) for v in params.values() if v.startswith("/") and Path(v).exists())
 
 
+def declared_inputs(plan: Plan, label: str) -> tuple[Path, ...]:
+    """What a run may read besides its sandbox and the plan's read list: the prepared inputs, the task's copied
+    folder, and what its parameters name by absolute path."""
+    folders = (plan.run_root / C.INPUTS_DIR, plan.task_copy)
+    return (*(p for p in folders if p is not None and p.is_dir()), *named_paths(plan.config_of(label).params))
+
+
 #: Stands for the run's output folder in a rendered command until the run's sandbox exists.
 OUTPUT_PLACEHOLDER = "{output_dir}"
 
 
 def prepare(plan: Plan, spec: RunSpec) -> RunSpec:
-    """The spec as it will really run: in its own fresh sandbox (tree, output, HOME, TMPDIR) under a random
-    name, with its environment, the reads it is allowed and the compare's confinement."""
+    """The spec bound to its own fresh sandbox (tree, output, HOME, TMPDIR) under a random name: its working
+    folder, the output path in its argv, its HOME/TMPDIR and process token — the only fields known this late."""
     spec = spec.origin or spec
     fresh_run_dir(spec.run_dir)
     box = sandbox.new_sandbox()
@@ -69,8 +76,5 @@ def prepare(plan: Plan, spec: RunSpec) -> RunSpec:
     token = reaper.new_token()
     env = sandbox.run_env(spec.env, box / "home", box / "tmp", token)
     argv = [arg.replace(OUTPUT_PLACEHOLDER, str(box / "output")) for arg in spec.argv]
-    inputs = (*(p for p in (plan.run_root / C.INPUTS_DIR, plan.task_copy) if p is not None and p.is_dir()),
-              *named_paths(plan.config_of(spec.label).params))
     return replace(spec, cwd=box / "src", argv=argv, env=env, token=token, sandbox_dir=box, writable=(box,),
-                   readable=(*plan.reads, *inputs), confinement=plan.confinement, max_rss_mb=plan.running.max_rss_mb,
                    origin=spec)

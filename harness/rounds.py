@@ -26,7 +26,9 @@ Results = dict[str, list[RunResult]]
 
 
 def run_spec(plan: Plan, label: str, rep: int) -> RunSpec:
-    """The argv, folder and environment of one repetition of one branch."""
+    """Everything about one repetition of one branch known before it runs: argv, folder, environment, limits,
+    what it may read and its confinement (the one place a run spec is made; isolation.prepare only binds it to
+    the sandbox made just before it starts)."""
     co = plan.checkout_of(label)
     run_dir = plan.run_root / layout.rep_dir(label, rep, co.sha)
     values = {**plan.config_of(label).params, **plan.inputs, "python": plan.running.python,
@@ -36,7 +38,9 @@ def run_spec(plan: Plan, label: str, rep: int) -> RunSpec:
     preload = plan.task.preload if warm_start(plan) else ()
     meta = {"round": rep, "task": plan.task.name, "run_key": key, "environment": plan.environment}
     return RunSpec(label, co.name, co.sha, rep, co.path, render_command(plan.task, values), run_dir, plan.env,
-                   plan.timeout_s, plan.device, key_digest(key), meta, preload=preload)
+                   plan.timeout_s, plan.device, key_digest(key), meta, preload=preload,
+                   readable=(*plan.reads, *isolation.declared_inputs(plan, label)), confinement=plan.confinement,
+                   max_rss_mb=plan.running.max_rss_mb)
 
 
 def warm_start(plan: Plan) -> bool:

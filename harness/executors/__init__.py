@@ -42,13 +42,14 @@ class RunSpec:
     device: str = "cpu"
     key: str = ""  # digest of the run key (plan.Plan.run_key): what the outputs may depend on
     meta: dict[str, Any] = field(default_factory=dict)
-    # How the run is confined (filled by harness.isolation.prepare just before it runs):
+    # How the run is confined (rounds.run_spec, from the plan):
+    readable: tuple[Path, ...] = ()  # what it may read besides its sandbox (when reads are confined)
+    confinement: Confinement = NONE  # the level in force (harness.executors.sandbox)
+    max_rss_mb: float | None = None  # peak memory cap, enforced by the executor
+    # Where it runs (harness.isolation.prepare, when its sandbox is made just before it starts):
     sandbox_dir: Path | None = None  # its tree (src/), output/, home/ and tmp/: all it may write, under a random name
     writable: tuple[Path, ...] = ()  # the only folders it may write (under confinement)
-    readable: tuple[Path, ...] = ()  # what it may read besides them (when reads are confined)
-    confinement: Confinement = NONE  # the level in force (harness.executors.sandbox)
     token: str = ""  # marks every process of this run (reaper)
-    max_rss_mb: float | None = None  # peak memory cap, enforced by the executor
     preload: tuple[str, ...] = ()  # modules a warm start imports once for every run (executors/zygote.py); () = cold
     origin: RunSpec | None = None  # the spec before isolation: a rerun is isolated afresh from it
 
