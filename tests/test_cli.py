@@ -166,7 +166,7 @@ def test_a_fresh_clones_branches_resolve_as_git_checkout_takes_them(tmp_path: Pa
 
 
 def option_default(command: str, name: str) -> object:
-    return next(p.default for p in main.commands[command].params if p.name == name)
+    return next(p.default for p in main.get_command(None, command).params if p.name == name)
 
 
 def test_readme_states_the_defaults_the_code_has() -> None:

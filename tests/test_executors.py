@@ -118,7 +118,7 @@ def test_the_executors_of_the_command_line_are_found_with_their_options() -> Non
     assert registry.discover() == {"local": LocalExecutor, "ray": RayExecutor}
     assert {dest: owner for dest, (owner, _) in registry.owners().items()} == {"jobs": "local", "address": "ray"}
     for command in ("compare", "check", "sweep"):
-        params = {p.name: p for p in main.commands[command].params}
+        params = {p.name: p for p in main.get_command(None, command).params}
         choice = params["executor"].type
         assert isinstance(choice, click.Choice) and list(choice.choices) == ["local", "ray"]
         assert {"jobs", "address"} <= set(params)

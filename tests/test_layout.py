@@ -121,3 +121,21 @@ def test_stages_read_their_own_settings_not_the_parsed_options() -> None:
     hits = [f"{p.relative_to(HARNESS)}:{n}" for p in sorted(HARNESS.rglob("*.py")) if p.name != "plan.py"
             for n, line in enumerate(p.read_text().splitlines(), start=1) if "plan.opts" in line]
     assert hits == []
+
+
+def test_every_command_module_owns_its_command_and_the_group_finds_it() -> None:
+    """A command is a module of harness/commands with a click `command`; cli.py declares no command's options."""
+    import importlib
+
+    import click
+
+    from harness.cli import command_names, main
+
+    names = command_names()
+    assert {"compare", "check", "sweep", "init", "compare-results", "history"} <= set(names)
+    for name, module in names.items():
+        command = importlib.import_module(f"harness.commands.{module}").command
+        assert isinstance(command, click.Command) and main.get_command(None, name) is command, name
+        assert command.name == name
+    assert "@click.option" not in (HARNESS / "cli.py").read_text().replace("@click.option(\"-v\"", "").replace(
+        "@click.option(\"-q\"", "")

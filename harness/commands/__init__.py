@@ -1,4 +1,5 @@
-"""One module per command (asv style): compare, check, sweep, report, cache, tasks. `cli.py` only parses and calls these."""
+"""One module per command (asv style): each owns its click command (`command`, its options built from the shared
+sets in `options.py`) and the function that command calls; `cli.py` finds them by module name."""
 
 from __future__ import annotations
 

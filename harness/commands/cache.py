@@ -5,8 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import click
+
+from harness import constants as C
 from harness.cache import StoredEntry, store_of
+from harness.commands.options import call
 from harness.errors import UsageProblem
+
 
 LS_HEADERS = ("key", "branch", "commit", "task", "parameters", "recorded", "last used", "size")
 
@@ -31,3 +36,35 @@ def prune(work_dir: Path, older_than_days: float | None, everything: bool) -> li
     if older_than_days is None and not everything:
         raise UsageProblem("say what to prune: --older-than DAYS or --all")
     return store_of(work_dir).prune(None if everything else older_than_days)
+
+
+# --------------------------------------------------------------------------- #
+# The command line
+# --------------------------------------------------------------------------- #
+
+
+@click.group("cache")
+def command() -> None:
+    """The result cache: outputs of earlier runs, reused by run key."""
+
+
+@command.command("ls")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="The work folder holding the cache.")
+def cache_ls(work_dir: Path) -> None:
+    """List stored runs, most recently used first."""
+    from tabulate import tabulate
+
+
+    rows = call(list_entries, work_dir)
+    click.echo(tabulate(rows, headers=LS_HEADERS) if rows else "the result cache is empty")
+
+
+@command.command("prune")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="The work folder holding the cache.")
+@click.option("--older-than", "older_than", type=click.FloatRange(0), metavar="DAYS", help="Remove entries not used for this many days.")
+@click.option("--all", "everything", is_flag=True, help="Remove every entry.")
+def cache_prune(work_dir: Path, older_than: float | None, everything: bool) -> None:
+    """Remove stored runs (not used for --older-than DAYS, or --all)."""
+
+    removed = call(prune, work_dir, older_than, everything)
+    click.echo(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}")

@@ -12,17 +12,23 @@ flagged diff lines (when `GITHUB_ACTIONS` is true).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+import click
 
 from harness import constants as C
 from harness import export
 from harness.commands.compare import report_names, run_compare, table_lines, workload_name
+from harness.commands.options import call, common_run_options, compare_options, echo_plain, intake_options
 from harness.executors import Executor
 from harness.export import caveats, github
 from harness.judge import gate
 from harness.plan import CompareOptions, gather_attempts
 from harness.results import CompareDocument
+
 
 
 @dataclass(frozen=True)
@@ -92,3 +98,35 @@ def run_check(opts: CompareOptions, fail_on: str, repeat: int | None, paths: dic
     if environ.get("GITHUB_ACTIONS") == "true":
         lines += github.annotations(done.doc)
     return CheckResult(done.doc, lines, gate.exit_code(done.doc))
+
+
+# --------------------------------------------------------------------------- #
+# The command line
+# --------------------------------------------------------------------------- #
+
+
+@click.command("check")
+@click.argument("baseline")
+@click.argument("candidates", nargs=-1)
+@common_run_options
+@intake_options
+@click.option("--fail-on", type=click.Choice(["nonequivalent", "slower", "not-faster"]), default="nonequivalent", show_default=True, help="What fails the gate; slower/not-faster add timed rounds.")
+@click.option("--repeat", type=click.IntRange(1, 100), help=f"Timed rounds (default: none for nonequivalent, {C.DEFAULT_REPEAT} otherwise).")
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Write JUnit XML here (one test case per candidate).")
+@click.option("--report", type=click.Path(path_type=Path), help="Markdown report path (default under reports/).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the comparison as JSON here.")
+def command(baseline: str, candidates: tuple[str, ...], fail_on: str, repeat: int | None, junit_path: Path | None,
+          report: Path | None, json_path: Path | None, **kw: Any) -> None:
+    """Gate CANDIDATEs against BASELINE for CI: exit 1 when one fails.
+
+    Appends a job summary when GITHUB_STEP_SUMMARY is set and annotates flagged
+    diff lines when GITHUB_ACTIONS is true.
+
+    Example: evalharness check main my-branch --repo . --junit reports/gate.xml
+    """
+
+    opts = compare_options(baseline, candidates, kw, patches=list(kw.pop("patches")))
+    done = call(run_check, opts, fail_on, repeat, {"md": report, "junit": junit_path, "json": json_path})
+    for line in done.lines:
+        echo_plain(line)
+    sys.exit(done.exit_code)

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+import click
 from tabulate import tabulate
 
-from harness import constants as C
 from harness import checkout, export, facts, layout, portable
+from harness import constants as C
 from harness.commands import harness_info
+from harness.commands.options import call, common_run_options, compare_options, echo_plain, intake_options, interruptible
 from harness.executors import Executor
 from harness.executors.registry import make_executor
 from harness.export import caveats
+from harness.export import ratios
 from harness.judge.analyse import judge_folder, load_case
 from harness.judge.leaderboard import has_agents
 from harness.plan import CompareOptions, plan_compare, resolve_config
-from harness.export import ratios
 from harness.results import CandidateVerdict, CompareDocument
 from harness.schedule import execute_plan
 from harness.tasks import TaskConfig
+
 
 log = logging.getLogger(__name__)
 
@@ -138,3 +143,42 @@ def table_lines(headers: Sequence[str], rows: list[list[str]]) -> list[str]:
     """A plain headed table for the terminal and CI logs: one line per row (whitespace in a cell flattened)."""
     cells = [[" ".join(str(cell).split()) for cell in row] for row in rows]
     return tabulate(cells, headers=list(headers), disable_numparse=True).splitlines()
+
+
+# --------------------------------------------------------------------------- #
+# The command line
+# --------------------------------------------------------------------------- #
+
+
+@click.command("compare")
+@click.argument("baseline")
+@click.argument("candidates", nargs=-1)
+@common_run_options
+@intake_options
+@click.option("--repeat", type=click.IntRange(1, 100), default=C.DEFAULT_REPEAT, show_default=True, help="Interleaved rounds per branch.")
+@click.option("--quick", is_flag=True, help="One run per branch; equivalence only, no speed verdict.")
+@click.option("--variants", type=click.IntRange(0, 20), default=C.DEFAULT_VARIANTS, show_default=True, help="Held-out parameter variants every matching candidate is also checked on (0: off).")
+@click.option("--report", type=click.Path(path_type=Path), help="Report path (default: markdown under reports/); a .html path gets the HTML report.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the comparison as JSON here.")
+def command(baseline: str, candidates: tuple[str, ...], report: Path | None, json_path: Path | None, **kw: Any) -> None:
+    """Run BASELINE and each CANDIDATE under a fixed RNG state and judge them.
+
+    Example: evalharness compare baseline gemini claude
+    """
+    from harness import export
+    from harness.judge.verdicts import exit_code
+    from harness.plan import gather_attempts
+
+    opts = compare_options(baseline, candidates, kw, patches=list(kw.pop("patches")))
+    call(gather_attempts, opts)
+    report = report or call(default_report_path, opts)
+    targets = {export.report_format(report): report}
+    if json_path is not None:
+        targets["json"] = json_path
+    call(export.check_writable, targets)
+    with interruptible():
+        done = call(run_compare, opts)
+        call(export.write_outputs, done.doc, targets | leaderboard_targets(done.doc, report), done.run_root)
+    for line in summary_lines(done.doc):
+        echo_plain(line)
+    sys.exit(exit_code(done.doc.candidates))

@@ -28,8 +28,11 @@ from tabulate import tabulate
 from harness import constants as C
 from harness.errors import UsageProblem
 from harness.judge.samples import (change_words, judged_phases, load_with_samples, shown, timed_values,
+
                                    workload_difference)
 from harness.results import CompareDocument
+import click
+from harness.commands.options import call
 
 HEADERS = ["branch", "phase", "A median", "B median", "B vs A", "p", "significant"]
 TEST_LINE = ("Mann-Whitney U, two-sided, unpaired (A's and B's rounds never ran side by side), "
@@ -139,3 +142,25 @@ def compare_documents(a_path: Path, b_path: Path, phases: list[str]) -> str:
               "by chance if nothing had changed")
     body = [tabulate([table_row(r) for r in found], headers=HEADERS, disable_numparse=True), "", chance]
     return "\n".join(head + body + not_compared(a, b, found))
+
+
+# --------------------------------------------------------------------------- #
+# The command line
+# --------------------------------------------------------------------------- #
+
+
+@click.command("compare-results")
+@click.argument("a_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("b_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--phase", "phases", multiple=True, metavar="NAME", help="Only this phase (repeatable; default: every judged phase, the primary first).")
+def command(a_json: Path, b_json: Path, phases: tuple[str, ...]) -> None:
+    """Hold two stored compares against each other, branch by branch and phase by phase (pyperf's compare_to).
+
+    From the raw per-round values each document keeps: A's median, B's median, how B differs, and whether
+    that is significant (Mann-Whitney U, unpaired). The documents must have run the same task, preset and
+    parameters.
+
+    Example: evalharness compare-results old/compare.json new/compare.json
+    """
+
+    click.echo(call(compare_documents, a_json, b_json, list(phases)))

@@ -36,8 +36,11 @@ from tabulate import tabulate
 from harness import constants as C
 from harness.errors import UsageProblem
 from harness.judge.samples import (change_words, judged_phases, load_with_samples, shown, timed_values, unit_of,
+
                                    workload_difference)
 from harness.results import CompareDocument
+import click
+from harness.commands.options import call
 
 log = logging.getLogger(__name__)
 
@@ -331,3 +334,24 @@ def history(paths: list[Path], phase: str | None, plot: Path | None) -> str:
         plot.parent.mkdir(parents=True, exist_ok=True)
         text += f"\nwritten: {write_plot(h, plot)}"
     return text
+
+
+# --------------------------------------------------------------------------- #
+# The command line
+# --------------------------------------------------------------------------- #
+
+
+@click.command("history")
+@click.argument("compares", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--phase", metavar="NAME", help="The phase to follow (default: the task's primary phase).")
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), help="Also draw the history (medians, interquartile ranges, steps) as a PNG here.")
+def command(compares: tuple[Path, ...], phase: str | None, plot: Path | None) -> None:
+    """Each branch's median over stored COMPARES (files, or folders holding them), oldest first, with its steps.
+
+    asv's history view: one row per compare of one task, preset and parameters, one column per branch; a step is
+    a significant change of median beyond the rounds' noise.
+
+    Example: evalharness history .evalharness/runs --plot reports/history.png
+    """
+
+    click.echo(call(history, list(compares), phase, plot))

@@ -14,8 +14,13 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+import click
 
 from harness import collect, layout, runner
+from harness import constants as C
+from harness.commands.options import call, finite, interruptible
 from harness.errors import UsageProblem
 from harness.executors.registry import make_executor
 from harness.plan import CompareOptions, Plan, plan_compare
@@ -23,6 +28,7 @@ from harness.results import RunResult
 from harness.rounds import run_spec
 from harness.tasks.propose import Proposal, propose
 from harness.tasks.schema import PLACEHOLDER
+
 
 PYTHONS = ("python", "python3")
 #: The task the two runs go through: every line with a number is an event, every new file an artifact.
@@ -145,3 +151,39 @@ def _judge(found: Proposal) -> list[str]:
 
 def _left_out(found: Proposal) -> list[str]:
     return ["# Seen but not compared:", *(f"#   {why}" for why in found.left_out)] if found.left_out else []
+
+
+# --------------------------------------------------------------------------- #
+# The command line
+# --------------------------------------------------------------------------- #
+
+
+@click.command("init", context_settings={"ignore_unknown_options": True})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--repo", default=".", show_default=True, metavar="PATH_OR_URL", help="The repository the command runs in.")
+@click.option("--ref", default="HEAD", show_default=True, help="The branch, tag or commit to run it on.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default="task.toml", show_default=True, help="Where to write the task file.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--python", "python", default=sys.executable, show_default="this interpreter", help="Interpreter for the runs ({python} in the command).")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=C.WORK_DIR, show_default=True, help="Private clones and run folders.")
+@click.option("--sandbox", type=click.Choice(["auto", "landlock", "none"]), default="auto", show_default=True, help="Confinement of the runs, as for compare.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 7 * 24 * 3600), callback=finite, help=f"Seconds before a run is killed (default {C.DEFAULT_TIMEOUT_S:g}).")
+def command(command: tuple[str, ...], out: Path, force: bool, ref: str, **kw: Any) -> None:
+    """Run COMMAND twice on --ref, in the sandbox, and write a starting task file for it.
+
+    The task file compares what both runs printed and wrote alike: metric lines
+    (a step and values), labelled text, the files written. Put the command after --.
+
+    Example: evalharness init --repo ~/src/charlm -- python train.py --steps 100
+    """
+    from harness.plan import CompareOptions
+
+    if out.exists() and not force:
+        raise click.UsageError(f"{out} exists: pass --force to overwrite it, or --out another path")
+    opts = CompareOptions(baseline=ref, candidates=[], **kw)
+    with interruptible():
+        done = call(run_init, opts, list(command), out)
+    click.echo(f"written: {done.path} ({len(done.proposal.metrics)} metric pattern(s), "
+               f"{len(done.proposal.texts)} printed text(s), {len(done.proposal.artifacts)} artifact glob(s))")
+    for why in done.proposal.left_out:
+        click.echo(f"left out: {why}")

@@ -12,17 +12,22 @@ import itertools
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import click
 import pandas as pd
 
+from harness import constants as C
 from harness import export
 from harness.commands.compare import run_compare
+from harness.commands.options import call, common_run_options, compare_options, interruptible
 from harness.errors import UsageProblem
 from harness.executors import Executor
 from harness.export import sweep as sweep_export
 from harness.export.sweep import SweepCell
 from harness.plan import CompareOptions, resolve_config
 from harness.tasks import TaskConfig, split_list
+
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +113,38 @@ def problems(table: pd.DataFrame, grid_keys: list[str], baseline: str) -> list[s
 
 def _point(row: pd.Series, grid_keys: list[str]) -> str:
     return ", ".join(f"{k}={row[k]}" for k in grid_keys)
+
+
+# --------------------------------------------------------------------------- #
+# The command line
+# --------------------------------------------------------------------------- #
+
+
+@click.command("sweep")
+@click.argument("baseline")
+@click.argument("candidates", nargs=-1, required=True)
+@common_run_options
+@click.option("--grid", "grid_specs", multiple=True, required=True, metavar="KEY=V1,V2", help="A parameter and its values, e.g. --grid size=256,512.")
+@click.option("--seeds", help="Comma-separated seeds, each grid point run once per seed (averaged).")
+@click.option("--repeat", type=click.IntRange(1, 100), default=1, show_default=True, help="Rounds per grid point (1 = no speed verdict).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for sweep.csv / .md / .png (default under reports/).")
+def command(baseline: str, candidates: tuple[str, ...], grid_specs: tuple[str, ...], seeds: str | None, out_dir: Path | None, **kw: Any) -> None:
+    """Run every grid point for BASELINE and each CANDIDATE; write the table.
+
+    Example: evalharness sweep baseline fused --grid size=128,256 --seeds 0,1
+    """
+    from harness.export.sweep import markdown_table
+
+    grid = call(parse_grid, list(grid_specs))
+    seed_list = call(parse_seeds, seeds)
+    repeat = kw.pop("repeat")
+    opts = compare_options(baseline, candidates, kw, repeat=repeat, quick=repeat == 1, variants=0)
+    out = out_dir or Path(C.REPORTS_DIR) / ("sweep-" + "-".join([baseline, *candidates]).replace("/", "_"))
+    with interruptible():
+        table, paths = call(run_sweep, opts, grid, seed_list, out)
+    click.echo(markdown_table(table))
+    click.echo("written: " + ", ".join(str(p) for p in paths.values()))
+    found = problems(table, list(grid), baseline)
+    if found:
+        raise click.ClickException(f"{len(found)} problem{'s' if len(found) > 1 else ''} in the sweep (the table "
+                                   "above has them all):\n" + "\n".join(f"  - {line}" for line in found))

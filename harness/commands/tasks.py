@@ -8,9 +8,12 @@ themselves; a TOML file given by path is described the same way.
 
 from __future__ import annotations
 
+import click
 from tabulate import tabulate
 
+from harness.commands.options import call
 from harness.tasks import Task, builtin_tasks, default_task_path, load_task, locate_task
+
 
 HEADERS = ("preset", "sets (over the defaults)")
 FOOTER = ("--task NAME (or a task TOML file) picks the task, --preset NAME the preset, --set KEY=VALUE any "
@@ -41,3 +44,19 @@ def describe(task: Task, is_default: bool) -> str:
 
 def _sets(values: dict[str, str]) -> str:
     return " ".join(f"{key}={value}" for key, value in values.items())
+
+
+# --------------------------------------------------------------------------- #
+# The command line
+# --------------------------------------------------------------------------- #
+
+
+@click.command("tasks")
+@click.argument("task", required=False, metavar="[NAME_OR_FILE]")
+def command(task: str | None) -> None:
+    """List the built-in tasks with their presets (or describe one task, built-in or a TOML file).
+
+    Example: evalharness tasks (or: evalharness tasks my-task.toml)
+    """
+
+    click.echo(call(describe_all) if task is None else call(describe_one, task))
