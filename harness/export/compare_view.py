@@ -15,6 +15,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from harness import constants as C
 from harness.export import caveats, histogram, leaderboard, ratios, safe
 from harness.export.assets import Links, order, shown_row
 from harness.export.view import (BulletList, CodeBlock, Figure, Image, Inline, Paragraph, Report, Section, Span, Table,
@@ -26,7 +27,6 @@ from harness.results import (ArtifactRow, CandidateVerdict, CompareDocument, Met
 IMAGE_ROLES = ("baseline", "candidate", "heatmap")
 HEATMAP_WORDS = ("Heatmap: the baseline faded to grey; magenta where a pixel differs, brighter where the "
                  "difference is larger (the brightest: this image's largest).")
-MEMORY_PHASE = "peak_rss_mb"
 DASH = "–"
 WITHHELD = f"{DASH}†"  # a judged speedup whose direction the medians beside it contradict
 WITHHELD_NOTE = (f"† {ratios.DISAGREE} (the difference is within the noise, or the baseline's medians cover more "
@@ -150,7 +150,7 @@ def _candidate_cell(c: CandidateVerdict, phase: str, doc: CompareDocument) -> In
 
 def _noise_row(n: NoiseFloor, sha: str, phases: list[str], doc: CompareDocument) -> tuple[Inline, ...]:
     """Baseline vs baseline: images and losses are the baseline's own self-consistency."""
-    rss = doc.baseline_timing.get(MEMORY_PHASE)
+    rss = doc.baseline_timing.get(C.MEMORY_PHASE)
     same = _words("yes" if doc.tolerance.exact else "no")
     return ((theirs(n.name, "em"),), _sha(sha), _words(f"noise floor ±{n.floor:.1%}"), same, same,
             *(_speedup_cell(n.speed.get(p), doc.baseline_timing.get(p), n.timing.get(p)) for p in phases),
@@ -204,7 +204,7 @@ def _flags_block(c: CandidateVerdict) -> Warnings | None:
 
 def _speed_lines(c: CandidateVerdict, doc: CompareDocument) -> Section | None:
     lines = [_speed_line(doc.task.label(p), v, ratios.contradicted(v, doc.baseline_timing.get(p), c.timing.get(p)))
-             for p in [*_time_phases(doc), MEMORY_PHASE] if (v := c.speed.get(p)) is not None]
+             for p in [*_time_phases(doc), C.MEMORY_PHASE] if (v := c.speed.get(p)) is not None]
     if not lines:
         return None
     blocks: list[Any] = []
@@ -324,7 +324,7 @@ def _thumbnails(rows: list[ArtifactRow], links: dict[str, str], step_key: str) -
 def _timing_section(c: CandidateVerdict, doc: CompareDocument, links: dict[str, str]) -> Section:
     headers = tuple(map(_words, ("phase", "baseline median", "candidate median", "speedup", "CI", "p", "verdict",
                                  "unstable")))
-    rows = tuple(_timing_row(c, doc, phase) for phase in [*_time_phases(doc), MEMORY_PHASE]
+    rows = tuple(_timing_row(c, doc, phase) for phase in [*_time_phases(doc), C.MEMORY_PHASE]
                  if doc.baseline_timing.get(phase) or c.timing.get(phase) or c.speed.get(phase))
     blocks: list[Any] = [Table(headers, rows) if rows else Paragraph(_words("No timing data."))]
     if any(text_of(row[3]) == WITHHELD for row in rows):
@@ -402,7 +402,7 @@ def _ci(ci: Any) -> str:
 def _measure(phase: str, value: Any) -> Inline:
     if not _is_number(value):
         return _dash()
-    return _words(f"{value:.0f} MB" if phase == MEMORY_PHASE else f"{value:.3f} s")
+    return _words(f"{value:.0f} MB" if phase == C.MEMORY_PHASE else f"{value:.3f} s")
 
 
 def _bbox(bbox: Any) -> Inline:
