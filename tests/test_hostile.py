@@ -543,6 +543,12 @@ def shell_task(tmp_path: Path) -> str:
     return str(path)
 
 
+def nothing_task(tmp_path: Path) -> str:
+    path = tmp_path / "nothing.toml"
+    path.write_text('name = "nothing"\ncommand = ["{python}", "x.py"]\n[log]\nstep_key = "step"\n')
+    return str(path)
+
+
 BAD_INPUT = [
     (lambda t: ["--report", "/proc/evalharness-report.md"], "--report /proc/evalharness-report.md: not a writable file path"),
     (lambda t: ["--threshold", "nan"], "Invalid value for '--threshold': nan is not a finite number"),
@@ -567,13 +573,15 @@ BAD_INPUT = [
      "parameter note='x;touch${IFS}pwned;#' would be read as shell code by the task's `sh -c` command: refused"),
     (lambda t: ["--task", shell_task(t), "--set", "shape=[16]*4';touch pwned;'"],
      "parameter shape=\"[16]*4';touch pwned;'\" would be read as shell code"),
+    (lambda t: ["--task", nothing_task(t)], "the task compares nothing: give metric lines ([log.patterns]), printed "
+                                            "text ([log.text]) or files ([artifacts])"),
 ]
 
 
 @pytest.mark.parametrize("args, expected", BAD_INPUT, ids=[
     "report-on-proc", "threshold-nan", "timeout-nan", "max-rss-nan", "python-not-python", "python-missing",
     "int-parameter", "pass-env-unset", "pass-env-fixed", "timestamp-format", "no-step-group", "unknown-key",
-    "preset-typo", "variant-range", "shell-injection", "shell-quote-escape"])
+    "preset-typo", "variant-range", "shell-injection", "shell-quote-escape", "compares-nothing"])
 def test_bad_input_is_refused_before_any_run(hostile_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              args: object, expected: str) -> None:
     monkeypatch.chdir(tmp_path)

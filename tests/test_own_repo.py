@@ -160,6 +160,32 @@ runpy.run_path("train.py", run_name="__main__")
 """
 
 
+TEXT_ONLY_TOML = """
+# No metric line, no file: every printed loss and sample compared as text (pytorch/examples' style of log).
+name = "charlm-text"
+command = ["{python}", "train.py"]
+preload = ["torch"]
+[log.text]
+train = '^step \\d+: train loss (?P<text>.*)$'
+sample = '^sample: (?P<text>.*)$'
+[judge]
+phases = []
+"""
+
+
+def test_a_task_of_printed_text_alone_judges_by_it(own_repo: Path, tmp_path: Path) -> None:
+    task = tmp_path / "text.toml"
+    task.write_text(TEXT_ONLY_TOML)
+    opts = CompareOptions(baseline="main", candidates=["comment", "rng", "samples", "model"], repo=str(own_repo),
+                          task=str(task), work_dir=tmp_path / "work", quick=True, variants=0, threads=1, start="warm")
+    found = verdicts_of(run_compare(opts).doc)
+    assert found["comment"] == (QUICK, IDENTICAL), found
+    assert found["model"] == (QUICK, IDENTICAL)  # model.pt: not compared
+    assert found["rng"][0] == "NOT equivalent" and found["rng"][1].startswith("printed text 'train' differs from line 1")
+    assert found["rng"][1].endswith(" (also 'sample')")
+    assert found["samples"][0] == "NOT equivalent" and found["samples"][1].startswith("printed text 'sample' differs")
+
+
 def test_a_helper_beside_the_task_file_runs_through_task_dir(own_repo: Path, tmp_path: Path) -> None:
     """{task_dir}: the task file's folder, copied for the runs (they never read the user's folder itself)."""
     folder = tmp_path / "my-task"

@@ -39,3 +39,19 @@ def test_files_written_alike_are_artifacts_and_the_others_are_named() -> None:
     found = propose([], [], ({"model.pt": "a", "log/run.json": "b"}, {"model.pt": "a", "log/run.json": "c"}))
     assert found.artifacts == ["model.pt"]
     assert found.left_out == ["file log/run.json: differs between two runs of the same commit"]
+
+
+def test_a_counter_line_is_text_not_a_metric_and_not_called_a_time() -> None:
+    """pytorch/examples' time_sequence_prediction prints 'STEP:  0', then 'loss: …' lines without a step:
+    nothing is a metric line; the labelled lines are compared as printed text, and nothing is said to differ."""
+    run = ["STEP:  0", "loss: 0.52", "loss: 0.49", "test loss: 0.61", "STEP:  1", "loss: 0.31", "test loss: 0.40"]
+    found = propose(run, run, ({}, {}))
+    assert found.patterns == {} and found.metrics == []
+    assert list(found.texts) == ["step", "loss", "test_loss"] and found.left_out == []
+
+
+def test_unlabelled_counter_lines_are_named_as_left_out() -> None:
+    run = ["iteration 1", "iteration 2", "done"]
+    found = propose(run, run, ({}, {}))
+    assert found.left_out == ["3 other printed line(s), e.g. 'iteration 1': in no pattern; to compare them, add a "
+                              "[log.text] pattern with a (?P<text>…) group"]

@@ -80,10 +80,10 @@ def _logs(ratios):
     return [math.log(r) for r in ratios]
 
 
-def test_paired_ratios_skips_bad_rounds():
-    base = [2.0, 1.0, None, 3.0, float("nan"), 4.0]
-    cand = [1.0, 0.0, 1.0, -1.0, 1.0, 2.0, 9.0]
-    assert stats.paired_ratios(base, cand) == [2.0, 2.0]
+def test_paired_ratios_skip_bad_rounds_and_floor_a_zero_at_the_clocks_resolution():
+    base = [2.0, 1.0, None, 3.0, float("nan"), 4.0, 0.0]
+    cand = [1.0, 0.0, 1.0, -1.0, 1.0, 2.0, 0.5, 9.0]
+    assert stats.paired_ratios(base, cand) == [2.0, 1.0 / stats.CLOCK_FLOOR_S, 2.0, stats.CLOCK_FLOOR_S / 0.5]
 
 
 def test_ratio_ci_deterministic_ignores_global_rng():

@@ -35,7 +35,7 @@ PYTHONS = ("python", "python3")
 PROBE_TASK = """name = {name}
 command = {command}
 [artifacts]
-glob = "*"
+glob = "*"  # a relative pattern matches from the right: every file, at any depth
 root = "tree"
 [log]
 metrics = "any"
@@ -102,6 +102,9 @@ def run_init(opts: CompareOptions, command: list[str], out: Path) -> Proposed:
         logs = [collect.stamped_lines(plan.run_root / layout.rep_dir(run.label, run.rep, run.sha)) for run in runs]
     files = tuple({a.name: a.sha256 or "" for a in run.artifacts} for run in runs)
     found = propose(logs[0], logs[1], files)  # type: ignore[arg-type]
+    if not (found.patterns or found.texts or found.artifacts):
+        raise UsageProblem("nothing to compare: the two runs printed no metric line or labelled text alike and "
+                           f"wrote no file alike ({'; '.join(found.left_out) or 'nothing printed or written'})")
     out.write_text(render(found, argv, name, opts), encoding="utf-8")
     return Proposed(out, found)
 
@@ -134,8 +137,8 @@ def _log(found: Proposal) -> list[str]:
         lines.append(f"timestamp_format = {json.dumps(found.timestamp_format)}  # the lines' own time: a cross-check")
     if found.metrics:
         lines.append(f"metrics = {json.dumps(found.metrics)}")
-    patterns = found.patterns or {"line": f"(?P<{found.step_key}>\\d+)"}
-    lines += ["[log.patterns]", *(f"{k} = {toml_string(v)}" for k, v in patterns.items())]
+    if found.patterns:
+        lines += ["[log.patterns]", *(f"{k} = {toml_string(v)}" for k, v in found.patterns.items())]
     if found.texts:
         lines += ["# Printed text compared verbatim, line by line.", "[log.text]",
                   *(f"{k} = {toml_string(v)}" for k, v in found.texts.items())]

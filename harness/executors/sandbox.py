@@ -54,11 +54,17 @@ SYSTEM_READS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", 
 SCRATCH = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
 
 
+#: The reproducible-builds clock (1980-01-01, the earliest a ZIP entry can say): tools that stamp files with the
+#: time honour it instead (matplotlib's PDF/PS/SVG CreationDate), so two runs of one commit write the same bytes.
+SOURCE_DATE_EPOCH = "315532800"
+
+
 def fixed_env(threads: int) -> dict[str, str]:
-    """What a run must not vary on: threads, hash seed, unbuffered output, UTC, C locale."""
+    """What a run must not vary on: threads, hash seed, unbuffered output, UTC, C locale, file timestamps."""
     return {"PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads),
             "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads), "MPLBACKEND": "Agg",
-            "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+            "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
 
 
 def check_pass_env(names: list[str], threads: int, source: dict[str, str]) -> None:

@@ -94,7 +94,8 @@ def judge_run(case: Case, name: str, base: RunResult, run: RunResult, tol: Toler
     """Metrics, artifacts and printed text of `run` against the baseline's `base` (within `tol`)."""
     task = case.task
     heat = case.root / layout.heatmap_dir(name if run.rep == 0 else f"{name}-round-{run.rep}")
-    metrics = equivalence.compare_metrics(base.metrics, run.metrics, task.step_key, tol.metric)
+    metrics = equivalence.compare_metrics(base.metrics, run.metrics, task.step_key, tol.metric,
+                                          expected=bool(task.metric_patterns))
     rows = equivalence.compare_artifacts(base, run, task, case.root, heat, tol.pixels)
     texts = equivalence.compare_texts(base, run)
     agree = metrics.match and equivalence.artifacts_agree(rows, task) and all(t.identical for t in texts)

@@ -69,12 +69,13 @@ def window(base: dict[int, dict], cand: dict[int, dict], centre: int | None, wid
 
 
 def compare_metrics(base: list[dict[str, float]], cand: list[dict[str, float]], step_key: str,
-                    tolerance: float = 0.0) -> MetricComparison:
-    """Every logged step equal (within the baseline's self-difference), or where it first was not."""
+                    tolerance: float = 0.0, expected: bool = True) -> MetricComparison:
+    """Every logged step equal (within the baseline's self-difference), or where it first was not. A baseline
+    that logged no step matches nothing — unless the task names no metric lines (`expected` False)."""
     b, c = _by_key(base, step_key), _by_key(cand, step_key)
     first, largest = _first_divergent(b, c, tolerance)
-    return MetricComparison(match=first is None and bool(b), first_divergent=first, max_abs_diff=largest,
-                            rows=window(b, c, first))
+    return MetricComparison(match=first is None and (bool(b) or not expected), first_divergent=first,
+                            max_abs_diff=largest, rows=window(b, c, first))
 
 
 def _path(result: RunResult, art: Artifact | None) -> tuple[str | None, str | None]:
@@ -159,7 +160,7 @@ def _compare_one(row: ArtifactRow, task: Task, root: Path, heat_dir: Path, toler
 def compare_texts(base: RunResult, cand: RunResult) -> list[TextComparison]:
     """Every printed text the task compares, verbatim: where it first differs, and the two lines there."""
     rows = []
-    for name in sorted(set(base.texts) | set(cand.texts)):
+    for name in dict.fromkeys([*base.texts, *cand.texts]):  # the task's order
         b, c = base.texts.get(name), cand.texts.get(name)
         if b is not None and c is not None and b.sha256 == c.sha256:
             rows.append(TextComparison(name=name, identical=True))
@@ -191,13 +192,14 @@ def diagnose_artifacts(rows: list[ArtifactRow], task: Task) -> str:
 
 
 def diagnose_texts(rows: list[TextComparison]) -> str | None:
-    """The first printed text that differs, and how."""
-    bad = next((r for r in rows if not r.identical), None)
-    if bad is None:
+    """The first printed text that differs (in the task's order), how, and which others differ too."""
+    bad = [r for r in rows if not r.identical]
+    if not bad:
         return None
     show = (lambda line: repr(line[:80]) if line is not None else "nothing")
-    return (f"printed text {bad.name!r} differs from line {bad.first_difference}: baseline {show(bad.baseline)}, "
-            f"candidate {show(bad.candidate)}")
+    also = f" (also {', '.join(repr(r.name) for r in bad[1:])})" if len(bad) > 1 else ""
+    return (f"printed text {bad[0].name!r} differs from line {bad[0].first_difference}: baseline "
+            f"{show(bad[0].baseline)}, candidate {show(bad[0].candidate)}{also}")
 
 
 def failure(cand: RunResult, timeout_s: float) -> str | None:
@@ -245,7 +247,7 @@ def diagnose(cand: RunResult, metrics: MetricComparison, rows: list[ArtifactRow]
 
 def self_difference(first: RunResult, other: RunResult, task: Task, root: Path, heat_dir: Path) -> dict[str, object]:
     """How far a repetition strays from the first run of the same branch."""
-    metrics = compare_metrics(first.metrics, other.metrics, task.step_key)
+    metrics = compare_metrics(first.metrics, other.metrics, task.step_key, expected=bool(task.metric_patterns))
     rows = compare_artifacts(first, other, task, root, heat_dir)
     texts = compare_texts(first, other)
     pixels = max((r.differing_pixels or 0 for r in rows), default=0)

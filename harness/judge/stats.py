@@ -111,14 +111,25 @@ def paired_ratios(base: Sequence[float | None], cand: Sequence[float | None]) ->
     """Per-round speedups base_i / cand_i (> 1: candidate faster).
 
     Pairing by round cancels machine-load drift that hits both branches in the
-    same round. Rounds where either value is missing, NaN or <= 0 are dropped.
+    same round. Rounds where either value is missing, NaN or negative are
+    dropped; a zero is a phase shorter than the clock can tell (CLOCK_FLOOR_S).
     """
-    return [float(b) / float(c) for b, c in zip(base, cand) if _usable_time(b) and _usable_time(c)]
+    pairs = [(_as_time(b), _as_time(c)) for b, c in zip(base, cand)]
+    return [b / c for b, c in pairs if b is not None and c is not None]
 
 
-def _usable_time(value: float | None) -> bool:
-    """A duration that can enter a ratio: present, finite and positive."""
-    return value is not None and math.isfinite(value) and value > 0
+#: A phase the harness's clock saw as zero long (its lines arrived in one read) lasted less than this, and enters a
+#: ratio as this: dropping it would hide a burst of lines — work done silently, printed at once — behind "too few
+#: rounds", where it belongs with a speed claim that the time outside the lines then vetoes.
+CLOCK_FLOOR_S = 1e-3
+
+
+def _as_time(value: float | None) -> float | None:
+    """A duration that can enter a ratio (a zero floored), or None."""
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return max(float(value), CLOCK_FLOOR_S)
+
 
 
 def per_look_alpha(alpha: float, min_rounds: int, max_rounds: int) -> float:

@@ -104,11 +104,6 @@ class Task:
         return tuple(self.spec.log.metric_names)
 
     @property
-    def metrics_pattern(self) -> str:
-        """The first metrics pattern (the one whose last step a sweep table shows)."""
-        return self.metric_patterns[0]
-
-    @property
     def param_types(self) -> dict[str, str]:
         return dict(self.spec.params)
 

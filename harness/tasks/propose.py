@@ -216,7 +216,7 @@ def propose(first: list[str], second: list[str], files: tuple[dict[str, str], di
     every = metric_shapes(first, second)
     shapes = [found_shape for found_shape in every if found_shape[2]]
     found.left_out += [f"lines like {_sample(s)!r}: their numbers differ between two runs of the same commit (times?), "
-                       "not compared" for s, _, alike, _ in every if not alike]
+                       "not compared" for s, _, alike, differing in every if differing and not alike]
     names = pattern_names([s for s, *_ in shapes])
     step_words = [_last_word(s.parts[step]) for s, step, *_ in shapes]
     found.step_key = _identifier(next((w for w in step_words if w in STEP_WORDS), "step"), 0)
@@ -233,7 +233,8 @@ def propose(first: list[str], second: list[str], files: tuple[dict[str, str], di
     for label in alike_labels:
         found.texts[_identifier(label.lower(), len(found.texts))] = f"^{re.escape(label)}: (?P<text>.*)$"
     found.left_out += [f"printed text {lbl!r}: differs between two runs of the same commit" for lbl in differing_labels]
-    found.left_out += other_lines(first, {s for s, *_ in every}, alike_labels + differing_labels)
+    said = {s for s, _, alike, differing in every if alike or differing}  # proposed, or left out with a reason
+    found.left_out += other_lines(first, said, alike_labels + differing_labels)
     found.artifacts, differing_files = artifact_globs(*files)
     found.left_out += [f"file {name}: differs between two runs of the same commit" for name in differing_files]
     return found

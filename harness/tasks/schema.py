@@ -73,13 +73,13 @@ class Log(Strict):
     step_key: str = "step"
     metrics: str | list[str] | None = None  # patterns whose groups are compared (default: the first pattern)
     outcomes: list[str] = []  # patterns whose (?P<message>…) is the run's own account of how it ended
-    patterns: dict[str, str] = Field(min_length=1)
+    patterns: dict[str, str] = {}  # none: a log whose lines are compared as printed text only (`text`)
     text: dict[str, str | TextBlock] = {}  # printed text compared verbatim: lines a regex matches, or a block
 
     @property
     def metric_names(self) -> list[str]:
         if self.metrics is None:
-            return [next(iter(self.patterns))]
+            return list(self.patterns)[:1]
         return [self.metrics] if isinstance(self.metrics, str) else list(self.metrics)
 
 
@@ -207,6 +207,13 @@ def _check_log(log: Log) -> None:
             raise ValueError(f"log.timestamp_format {log.timestamp_format!r} does not parse: {exc}") from None
 
 
+def _check_compares_something(task: TaskFile) -> None:
+    """A task that compares nothing would call every branch equivalent."""
+    if task.judge.outputs and not (task.log.patterns or task.log.text or task.artifacts):
+        raise ValueError("the task compares nothing: give metric lines ([log.patterns]), printed text ([log.text]) "
+                         "or files ([artifacts])")
+
+
 def _check_judge(judge: Judge) -> None:
     known = {*judge.phases, *HARNESS_PHASES}
     for name in (judge.primary_phase, *judge.guard, *([judge.focus] if judge.focus else [])):
@@ -229,6 +236,7 @@ def check(task: TaskFile) -> None:
     _check_variants(task)
     _check_placeholders(task)
     _check_log(task.log)
+    _check_compares_something(task)
     _check_judge(task.judge)
     for category, pattern in task.flags.items():
         _compile(pattern, f"flags.{category}")
