@@ -131,7 +131,6 @@ def _as_time(value: float | None) -> float | None:
     return max(float(value), CLOCK_FLOOR_S)
 
 
-
 def per_look_alpha(alpha: float, min_rounds: int, max_rounds: int) -> float:
     """The level each look is tested at, so that all looks together stay at or below `alpha`.
 
